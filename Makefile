@@ -1,0 +1,43 @@
+# s3fs-csi — the two commands for a fresh machine are `make run` and `make test`; both install what
+# they need (scripts/install-tools.sh, cached by version under $(TOOLS_DIR)).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+TOOLS_DIR ?= $(HOME)/.cache/s3fs-csi/tools
+export S3FS_CSI_TOOLS_DIR := $(TOOLS_DIR)
+export PATH := $(TOOLS_DIR)/node-24/bin:$(PATH)
+NODE := $(TOOLS_DIR)/node-24/bin/node
+NPM := $(TOOLS_DIR)/node-24/bin/npm
+# Test files run one at a time: they mount FUSE filesystems and start servers, and 2 cores are shared.
+TEST_FLAGS ?= --test-concurrency=1 --test-timeout=1200000
+TESTS ?= dist/test/
+
+.PHONY: all setup tools deps build test unit sanity run clean
+
+all: build
+
+tools:
+	scripts/install-tools.sh node apt s3 sanity helm kube
+
+# Dependencies are installed with Node 24's npm from package-lock.json.
+node_modules/.installed: package.json package-lock.json | tools
+	$(NPM) ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+deps: node_modules/.installed
+
+build: deps
+	node_modules/.bin/tsc -p tsconfig.json
+
+setup: tools deps
+
+test: setup build
+	$(NODE) --test $(TEST_FLAGS) $(TESTS)
+
+unit: build
+	$(NODE) --test $(TEST_FLAGS) dist/test/unit/
+
+run: setup build
+	scripts/run.sh
+
+clean:
+	rm -rf dist build run

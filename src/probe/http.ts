@@ -1,0 +1,43 @@
+// HTTP side of built-in probing (fastify):
+//   /healthz  liveness, like kubernetes-csi/livenessprobe: a real Probe through the socket. 200 "ok"
+//             when healthy. Unlike the sidecar, ready=false (start-up recovery still running) is
+//             still 200 here, so a long repair can never put kubelet into a restart loop.
+//   /readyz   readiness: 200 only when healthy *and* ready; 500 with the reason otherwise.
+//   /metrics  Prometheus text.
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Driver } from '../driver.js';
+import { probeOnce } from './client.js';
+
+export async function startHttp(driver: Driver): Promise<FastifyInstance | undefined> {
+  const { http, socketPath, probeTimeoutMs } = driver.config;
+  if (!http) return undefined;
+  const app = Fastify({ logger: false });
+
+  app.get('/healthz', async (_req, reply) => {
+    const result = await probeOnce(socketPath, probeTimeoutMs);
+    if (!result.healthy) {
+      driver.log.warn({ reason: result.reason }, 'health check failed');
+      return reply.code(500).type('text/plain').send(result.reason);
+    }
+    return reply.type('text/plain').send(result.ready ? 'ok' : 'ok (starting: not ready yet)');
+  });
+
+  app.get('/readyz', async (_req, reply) => {
+    const result = await probeOnce(socketPath, probeTimeoutMs);
+    if (!result.healthy) return reply.code(500).type('text/plain').send(result.reason);
+    if (!result.ready) {
+      const pending = driver.pendingStartupTasks.join(', ');
+      return reply.code(500).type('text/plain').send(`driver responded but is not ready (${pending || 'starting'})`);
+    }
+    const warnings = driver.warnings;
+    return reply.type('text/plain').send(warnings.length ? `ok (warnings: ${warnings.join('; ')})` : 'ok');
+  });
+
+  app.get('/metrics', async (_req, reply) => {
+    const body = await driver.metrics.registry.metrics();
+    return reply.type(driver.metrics.registry.contentType).send(body);
+  });
+
+  await app.listen({ host: http.host, port: http.port });
+  return app;
+}

@@ -1,0 +1,62 @@
+// How to reach S3 for one volume: the request's `secrets` map (the keys of yandex-cloud/k8s-csi-s3,
+// so existing Secrets work unchanged) over the driver-level defaults. Shared by controller and node.
+import type { S3Defaults } from '../config.js';
+import { invalidArgument } from '../errors.js';
+import { Secret } from '../secrets.js';
+import type { StringMap } from '../csi/types.js';
+
+/** Secret keys read from CSI `secrets` maps and Kubernetes Secrets. */
+export const SECRET_KEYS = {
+  accessKeyId: 'accessKeyID',
+  secretAccessKey: 'secretAccessKey',
+  sessionToken: 'sessionToken',
+  endpoint: 'endpoint',
+  region: 'region',
+} as const;
+
+export interface S3Connection {
+  endpoint?: string;
+  region: string;
+  accessKeyId: Secret;
+  secretAccessKey: Secret;
+  sessionToken?: Secret;
+  pathStyle: boolean;
+  caBundle?: string;
+  insecureSkipVerify: boolean;
+}
+
+export function checkEndpointUrl(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw invalidArgument(`S3 endpoint "${url.slice(0, 200)}" is not a URL`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw invalidArgument('S3 endpoint must be an http(s) URL');
+  if (parsed.username || parsed.password) throw invalidArgument('S3 endpoint must not carry credentials');
+  return url.replace(/\/+$/, '');
+}
+
+/**
+ * Credentials and endpoint for a call. `required` = the call cannot proceed without credentials
+ * (INVALID_ARGUMENT naming the missing key; the values themselves are never echoed).
+ */
+export function connectionFrom(secrets: StringMap | undefined, defaults: S3Defaults): S3Connection {
+  const s = secrets ?? {};
+  const accessKey = s[SECRET_KEYS.accessKeyId] ?? defaults.accessKeyId?.reveal();
+  const secretKey = s[SECRET_KEYS.secretAccessKey] ?? defaults.secretAccessKey?.reveal();
+  if (!accessKey) throw invalidArgument(`no S3 credentials: secret key "${SECRET_KEYS.accessKeyId}" missing and no driver default`);
+  if (!secretKey) throw invalidArgument(`no S3 credentials: secret key "${SECRET_KEYS.secretAccessKey}" missing and no driver default`);
+  const token = s[SECRET_KEYS.sessionToken] ?? defaults.sessionToken?.reveal();
+  const endpoint = s[SECRET_KEYS.endpoint] || defaults.endpoint;
+  return {
+    endpoint: endpoint ? checkEndpointUrl(endpoint) : undefined,
+    region: s[SECRET_KEYS.region] || defaults.region || 'us-east-1',
+    accessKeyId: new Secret(accessKey),
+    secretAccessKey: new Secret(secretKey),
+    sessionToken: token ? new Secret(token) : undefined,
+    pathStyle: defaults.pathStyle,
+    caBundle: defaults.caBundle,
+    insecureSkipVerify: defaults.insecureSkipVerify,
+  };
+}

@@ -1,0 +1,137 @@
+// Starts the real s3fs-csi binary (bin/s3fs-csi, compiled) and talks to it over its real socket.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Client, ServiceError } from '@grpc/grpc-js';
+import { csiClient, type ServiceName, unary } from '../../src/csi/proto.js';
+import { packageRoot } from '../../src/paths.js';
+import { freePort, waitFor } from './net.js';
+
+export const binPath = join(packageRoot, 'bin', 's3fs-csi');
+
+export interface DriverOptions {
+  mode?: 'controller' | 'node' | 'all';
+  args?: string[];
+  env?: Record<string, string>;
+  /** Reuse a directory (socket, kubelet dir, state) across restarts. */
+  dir?: string;
+  /** Wait until GetPluginInfo answers (default true). */
+  waitReady?: boolean;
+}
+
+export interface DriverProcess {
+  dir: string;
+  socketPath: string;
+  httpPort: number;
+  kubeletDir: string;
+  proc: ChildProcess;
+  /** Every line the driver wrote to stdout/stderr so far. */
+  logs: string[];
+  call<Res = Record<string, unknown>>(service: ServiceName, method: string, request?: object, deadlineMs?: number): Promise<Res>;
+  /** The gRPC status code of a call expected to fail (throws if it succeeds). */
+  callCode(service: ServiceName, method: string, request?: object, deadlineMs?: number): Promise<number>;
+  http(path: string): Promise<{ status: number; body: string }>;
+  exited: Promise<number | null>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** Removes the temp dir (when the harness created it). */
+  cleanup(): Promise<void>;
+}
+
+export async function startDriver(opts: DriverOptions = {}): Promise<DriverProcess> {
+  const ownDir = !opts.dir;
+  const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 's3fs-csi-drv-')));
+  const socketPath = join(dir, 'csi.sock');
+  const kubeletDir = join(dir, 'kubelet');
+  const httpPort = await freePort();
+  const { mkdir } = await import('node:fs/promises');
+  await mkdir(kubeletDir, { recursive: true });
+  const args = [
+    binPath,
+    '--endpoint', `unix://${socketPath}`,
+    '--mode', opts.mode ?? 'all',
+    '--nodeid', 'test-node',
+    '--http-endpoint', `127.0.0.1:${httpPort}`,
+    '--kubelet-dir', kubeletDir,
+    '--state-dir', join(dir, 'state'),
+    '--runtime-dir', join(dir, 'runtime'),
+    '--recovery', 'false',
+    ...(opts.args ?? []),
+  ];
+  const proc = spawn(process.execPath, args, {
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: string[] = [];
+  const collect = (chunk: Buffer): void => {
+    for (const line of chunk.toString().split('\n')) if (line) logs.push(line);
+  };
+  proc.stdout?.on('data', collect);
+  proc.stderr?.on('data', collect);
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+
+  const clients = new Map<ServiceName, Client>();
+  const clientFor = (service: ServiceName): Client => {
+    let c = clients.get(service);
+    if (!c) {
+      c = csiClient(service, socketPath);
+      clients.set(service, c);
+    }
+    return c;
+  };
+  const closeClients = (): void => {
+    for (const c of clients.values()) c.close();
+    clients.clear();
+  };
+
+  const driver: DriverProcess = {
+    dir,
+    socketPath,
+    httpPort,
+    kubeletDir,
+    proc,
+    logs,
+    exited,
+    call: (service, method, request = {}, deadlineMs = 30_000) => unary(clientFor(service), method, request, deadlineMs),
+    async callCode(service, method, request = {}, deadlineMs = 30_000) {
+      try {
+        await unary(clientFor(service), method, request, deadlineMs);
+      } catch (err) {
+        return (err as ServiceError).code;
+      }
+      throw new Error(`${service}.${method} succeeded but was expected to fail`);
+    },
+    async http(path) {
+      const res = await fetch(`http://127.0.0.1:${httpPort}${path}`, { signal: AbortSignal.timeout(15_000) });
+      return { status: res.status, body: await res.text() };
+    },
+    async stop(signal = 'SIGTERM') {
+      closeClients();
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+    async cleanup() {
+      await driver.stop('SIGKILL');
+      if (ownDir) await rm(dir, { recursive: true, force: true });
+    },
+  };
+
+  if (opts.waitReady !== false) {
+    try {
+      await waitFor('the driver socket', async () => {
+        if (proc.exitCode !== null) throw new Error(`driver exited with ${proc.exitCode}: ${logs.slice(-5).join('\n')}`);
+        if (!existsSync(socketPath)) return undefined;
+        await driver.call('Identity', 'GetPluginInfo', {}, 2000);
+        return true;
+      }, 20_000, 50);
+    } catch (err) {
+      await driver.cleanup();
+      throw err;
+    }
+  }
+  return driver;
+}

@@ -1,0 +1,24 @@
+// Paths of the real components installed by scripts/install-tools.sh (cached by version).
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+const toolsDir = process.env.S3FS_CSI_TOOLS_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 's3fs-csi', 'tools');
+
+function tool(envName: string, relative: string): string {
+  const path = process.env[envName] ?? join(toolsDir, relative);
+  return path;
+}
+
+export const tools = {
+  versitygw: tool('VERSITYGW_BIN', 'versitygw-v1.7.0/versitygw'),
+  csiSanity: tool('CSI_SANITY_BIN', 'csi-sanity-v5.4.0/csi-sanity'),
+  helm: tool('HELM_BIN', 'helm-v3.21.4/helm'),
+  kubeApiserver: tool('KUBE_APISERVER_BIN', 'kube-apiserver-v1.34.4/kube-apiserver'),
+  etcd: tool('ETCD_BIN', 'etcd-v3.6.14/etcd'),
+};
+
+export function requireTool(path: string): string {
+  if (!existsSync(path)) throw new Error(`${path} is missing: run scripts/install-tools.sh (make test does)`);
+  return path;
+}
