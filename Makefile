@@ -6,7 +6,6 @@ TOOLS_DIR ?= $(HOME)/.cache/s3fs-csi/tools
 export S3FS_CSI_TOOLS_DIR := $(TOOLS_DIR)
 export PATH := $(TOOLS_DIR)/node-24/bin:$(PATH)
 NODE := $(TOOLS_DIR)/node-24/bin/node
-NPM := $(TOOLS_DIR)/node-24/bin/npm
 # Test files run one at a time: they mount FUSE filesystems and start servers, and 2 cores are shared.
 TEST_FLAGS ?= --test-concurrency=1 --test-timeout=1200000
 TESTS ?= dist/test/
@@ -18,9 +17,9 @@ all: build
 tools:
 	scripts/install-tools.sh node apt s3 sanity helm kube
 
-# Dependencies are installed with Node 24's npm from package-lock.json.
+# Dependencies from package-lock.json, installed by the machine's npm running on Node 24 (first on PATH).
 node_modules/.installed: package.json package-lock.json | tools
-	$(NPM) ci --no-audit --no-fund --loglevel=error
+	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 deps: node_modules/.installed
