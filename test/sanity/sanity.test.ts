@@ -1,0 +1,101 @@
+// The whole csi-sanity v5.4.0 suite (no focus), in the three shapes the driver is deployed in:
+//   1. all mode, a bucket per volume;  2. all mode, a prefix per volume in a shared bucket;
+//   3. controller and node as two processes on two sockets, as the Helm chart runs them.
+// JUnit reports go to build/sanity/<shape>/junit.xml. Everything started here is stopped, and
+// anything left mounted under the run's directory is unmounted, also when a spec fails.
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { packageRoot } from '../../src/paths.js';
+import { startDriver, type DriverProcess } from '../harness/driver.js';
+import { unmountUnder } from '../harness/mounts.js';
+import { failures, runSanity } from '../harness/sanity.js';
+import { startS3Server, type S3Server } from '../harness/s3server.js';
+
+const GiB = 1 << 30;
+
+interface Shape {
+  name: string;
+  split: boolean;
+  parameters?: Record<string, string>;
+}
+
+const shapes: Shape[] = [
+  { name: 'all-bucket-per-volume', split: false },
+  { name: 'all-shared-bucket', split: false, parameters: { bucket: 'sanity-shared' } },
+  { name: 'split-controller-node', split: true },
+];
+
+function secretsFile(s3: S3Server): Record<string, Record<string, string>> {
+  const names = [
+    'CreateVolumeSecret', 'DeleteVolumeSecret', 'ControllerPublishVolumeSecret', 'ControllerUnpublishVolumeSecret',
+    'ControllerValidateVolumeCapabilitiesSecret', 'NodeStageVolumeSecret', 'NodePublishVolumeSecret',
+    'ControllerExpandVolumeSecret', 'NodeExpandVolumeSecret', 'ControllerModifyVolumeSecret',
+  ];
+  return Object.fromEntries(names.map((n) => [n, s3.secrets]));
+}
+
+describe('csi-sanity v5.4.0, full suite', () => {
+  let s3: S3Server;
+  const drivers: DriverProcess[] = [];
+  const roots: string[] = [];
+
+  after(async () => {
+    for (const d of drivers) await d.cleanup();
+    for (const r of roots) {
+      await unmountUnder(r);
+      await rm(r, { recursive: true, force: true });
+    }
+    await s3?.stop();
+  });
+
+  for (const shape of shapes) {
+    it(shape.name, async () => {
+      s3 ??= await startS3Server();
+      const root = await mkdtemp(join(tmpdir(), `s3fs-csi-sanity-${shape.name}-`));
+      roots.push(root);
+      const secretDir = join(root, 'default-credentials');
+      await mkdir(secretDir, { mode: 0o700 });
+      await writeFile(join(secretDir, 'accessKeyID'), s3.accessKey, { mode: 0o600 });
+      await writeFile(join(secretDir, 'secretAccessKey'), s3.secretKey, { mode: 0o600 });
+      const common = ['--s3-endpoint', s3.endpoint, '--s3-secret-dir', secretDir, '--allowed-root', root];
+
+      let endpoint: string;
+      let controllerEndpoint: string | undefined;
+      if (shape.split) {
+        const controller = await startDriver({ mode: 'controller', args: common, dir: join(root, 'controller') });
+        const node = await startDriver({ mode: 'node', args: common, dir: join(root, 'node') });
+        drivers.push(controller, node);
+        endpoint = node.socketPath;
+        controllerEndpoint = controller.socketPath;
+      } else {
+        const d = await startDriver({ mode: 'all', args: common, dir: join(root, 'driver') });
+        drivers.push(d);
+        endpoint = d.socketPath;
+      }
+
+      const reportDir = join(packageRoot, 'build', 'sanity', shape.name);
+      await mkdir(reportDir, { recursive: true });
+      const res = await runSanity({
+        endpoint,
+        controllerEndpoint,
+        stagingDir: join(root, 'staging'),
+        mountDir: join(root, 'mount'),
+        workDir: join(root, 'sanity'),
+        parameters: shape.parameters,
+        secrets: secretsFile(s3),
+        volumeSize: GiB,
+        expandSize: 2 * GiB,
+        junitReport: join(reportDir, 'junit.xml'),
+        timeoutMs: 20 * 60_000,
+      });
+      await writeFile(join(reportDir, 'output.log'), res.output);
+      console.log(`csi-sanity [${shape.name}]\n${res.summary}`);
+      assert.equal(res.failed, 0, failures(res.output));
+      assert.equal(res.exitCode, 0, failures(res.output));
+      assert.ok(res.ran > 50, `only ${res.ran} specs ran:\n${res.summary}`);
+    });
+  }
+});
