@@ -35,6 +35,10 @@ test: setup build
 unit: build
 	$(NODE) --test $(TEST_FLAGS) dist/test/unit/
 
+# The full csi-sanity suite in its three shapes (also part of `make test`); JUnit in build/sanity/.
+sanity: setup build
+	$(NODE) --test $(TEST_FLAGS) dist/test/sanity/
+
 run: setup build
 	scripts/run.sh
 
