@@ -1,7 +1,8 @@
 // Entry point: `s3fs-csi` serves the driver, `s3fs-csi probe` is the exec liveness probe.
 import { buildCli } from './cli.js';
-import { type Config, hasNode } from './config.js';
+import { type Config, hasController, hasNode } from './config.js';
 import { Driver } from './driver.js';
+import { controllerService } from './csi/controller.js';
 import { identityService } from './csi/identity.js';
 import { CsiServer, type ServiceHandlers } from './csi/server.js';
 import type { ServiceName } from './csi/proto.js';
@@ -16,6 +17,7 @@ async function serve(cfg: Config): Promise<void> {
   const log = createLogger(cfg.logLevel);
   const driver = new Driver(cfg, log);
   const handlers: Partial<Record<ServiceName, ServiceHandlers>> = { Identity: identityService(driver) };
+  if (hasController(cfg)) handlers.Controller = controllerService(driver);
 
   if (hasNode(cfg)) {
     driver.addHealthCheck('s3fs', () => checkS3fsBinary(cfg.s3fsPath));
