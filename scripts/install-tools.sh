@@ -18,6 +18,7 @@ KUBE_VERSION=v1.34.4
 ETCD_VERSION=v3.6.14
 LIVENESSPROBE_COMMIT=d2d15a5e8217cc9f8680821ee649b6a051b38d96 # v2.19.0
 GRPCURL_VERSION=v1.9.3
+LIVENESSPROBE_STANDIN=standin-csi-lib-utils-v0.25.0
 
 log() { printf '[install-tools] %s\n' "$*" >&2; }
 
@@ -27,7 +28,8 @@ go_tool() {
   if [ -x "$dir/$name" ]; then return; fi
   log "building $name $version (cached afterwards in $dir)"
   mkdir -p "$dir.tmp"
-  GOBIN="$dir.tmp" GOFLAGS=-mod=mod go install "$pkg"
+  # Explicit check: callers may run this inside `if`, where set -e does not apply.
+  GOBIN="$dir.tmp" GOFLAGS=-mod=mod go install "$pkg" || { rm -rf "$dir.tmp"; return 1; }
   rm -rf "$dir" && mv "$dir.tmp" "$dir"
 }
 
@@ -37,7 +39,7 @@ go_module_tool() {
   if [ -x "$dir/$name" ]; then return; fi
   log "building $name $version from $moddir (slow the first time; cached in $dir)"
   mkdir -p "$dir"
-  (cd "$here/$moddir" && go build -o "$dir/$name.tmp" "$pkg")
+  (cd "$here/$moddir" && go build -o "$dir/$name.tmp" "$pkg") || return 1
   mv "$dir/$name.tmp" "$dir/$name"
 }
 
@@ -78,7 +80,12 @@ for w in "${want[@]}"; do
       go_module_tool kube-apiserver "$KUBE_VERSION" tools/kube k8s.io/kubernetes/cmd/kube-apiserver
       ;;
     peers)
-      go_tool livenessprobe v2.19.0 "github.com/kubernetes-csi/livenessprobe/cmd/livenessprobe@$LIVENESSPROBE_COMMIT"
+      # The real sidecar when the module proxy serves it; otherwise (it answers 403 here) a stand-in
+      # of ours built on csi-lib-utils that does per request what the sidecar does (bench/peers/).
+      if ! ( go_tool livenessprobe v2.19.0 "github.com/kubernetes-csi/livenessprobe/cmd/livenessprobe@$LIVENESSPROBE_COMMIT" ) 2>/dev/null; then
+        log "the module proxy does not serve livenessprobe $LIVENESSPROBE_COMMIT; building the csi-lib-utils stand-in"
+        go_module_tool livenessprobe "$LIVENESSPROBE_STANDIN" bench/peers/livenessprobe .
+      fi
       go_tool grpcurl "$GRPCURL_VERSION" "github.com/fullstorydev/grpcurl/cmd/grpcurl@$GRPCURL_VERSION"
       ;;
     *) log "unknown tool group $w"; exit 2 ;;
@@ -95,5 +102,6 @@ export HELM_BIN="$TOOLS_DIR/helm-$HELM_VERSION/helm"
 export KUBE_APISERVER_BIN="$TOOLS_DIR/kube-apiserver-$KUBE_VERSION/kube-apiserver"
 export ETCD_BIN="$TOOLS_DIR/etcd-$ETCD_VERSION/etcd"
 export LIVENESSPROBE_BIN="$TOOLS_DIR/livenessprobe-v2.19.0/livenessprobe"
+export LIVENESSPROBE_STANDIN_BIN="$TOOLS_DIR/livenessprobe-$LIVENESSPROBE_STANDIN/livenessprobe"
 export GRPCURL_BIN="$TOOLS_DIR/grpcurl-$GRPCURL_VERSION/grpcurl"
 EOF
