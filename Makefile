@@ -10,7 +10,7 @@ NODE := $(TOOLS_DIR)/node-24/bin/node
 TEST_FLAGS ?= --test-concurrency=1 --test-timeout=1200000
 TESTS ?= dist/test/
 
-.PHONY: all setup tools deps build test unit sanity run clean
+.PHONY: all setup tools deps build test unit sanity run clean bench
 
 all: build
 
@@ -44,3 +44,10 @@ run: setup build
 
 clean:
 	rm -rf dist build run
+
+# Benchmarks side by side with the peers (livenessprobe, grpcurl, s3fs by hand, the S3 SDK); prints
+# a table, writes JSON to build/bench/. `make bench QUICK=1` is the short run (< 3 minutes).
+# Not part of `make test` (only a seconds-long smoke run of the runner is).
+bench: setup build
+	scripts/install-tools.sh peers
+	$(NODE) dist/bench/run.js $(if $(filter 1 true yes,$(QUICK)),--quick) $(if $(ONLY),--only $(ONLY))
