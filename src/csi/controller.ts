@@ -51,7 +51,7 @@ export function controllerService(driver: Driver): ServiceHandlers {
   const locks = new KeyedMutex();
   const log = driver.log.child({ service: 'controller' });
 
-  const storeOf = (conn: S3Connection, ctx: CallContext): S3Store => new S3Store(pool.get(conn), ctx.signal);
+  const storeOf = (conn: S3Connection, ctx: CallContext): S3Store => new S3Store(pool.get(conn), ctx.signal, pool.tuning.callTimeoutMs);
   const storeFor = (secrets: StringMap | undefined, ctx: CallContext): S3Store => storeOf(connectionFrom(secrets, defaults), ctx);
   /** For calls that carry no secrets (ListVolumes, ControllerGetVolume). */
   const defaultStore = (ctx: CallContext): S3Store => {

@@ -16,9 +16,13 @@ export interface ClientTuning {
   requestTimeoutMs: number;
   /** Attempts per call, first included (the SDK's standard retry: backoff on throttling, 5xx, network errors). */
   maxAttempts: number;
+  /** Cap of one call with all its attempts (S3Store aborts it): UNAVAILABLE after this long. */
+  callTimeoutMs: number;
 }
 
-export const DEFAULT_TUNING: ClientTuning = { connectTimeoutMs: 3000, requestTimeoutMs: 15_000, maxAttempts: 3 };
+// A down server fails in milliseconds (connection refused, 3 attempts with backoff); a hung one is
+// cut off after callTimeoutMs, the same as the external-provisioner's default 10s RPC timeout.
+export const DEFAULT_TUNING: ClientTuning = { connectTimeoutMs: 3000, requestTimeoutMs: 6000, maxAttempts: 3, callTimeoutMs: 10_000 };
 
 const MAX_CACHED = 32;
 

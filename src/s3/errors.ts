@@ -61,9 +61,16 @@ export function s3Error(err: unknown, what: string, signal?: AbortSignal): CsiEr
   const e = shape(err);
   const name = s3ErrorName(err);
   const status = httpStatusOf(err);
-  const detail = `${name}${e.message && e.message !== name ? `: ${e.message}` : ''}`.slice(0, 300);
-  if (signal?.aborted || name === 'AbortError') {
+  // HEAD answers carry no body: the SDK only knows the status then ("Unknown: UnknownError").
+  const detail = name === 'Unknown' || e.message === 'UnknownError'
+    ? `HTTP ${status ?? '?'}`
+    : `${name}${e.message && e.message !== name ? `: ${e.message}` : ''}`.slice(0, 300);
+  if (signal?.aborted) {
     return new CsiError(Code.DEADLINE_EXCEEDED, `S3 ${what}: call deadline passed or call cancelled`, { cause: err });
+  }
+  if (name === 'AbortError') {
+    // Our own per-call cap fired (the RPC itself is still alive): the server did not answer in time.
+    return new CsiError(Code.UNAVAILABLE, `S3 endpoint did not answer in time while trying to ${what}`, { cause: err });
   }
   const net = networkCode(err);
   if (net) return new CsiError(Code.UNAVAILABLE, `S3 endpoint unreachable while trying to ${what}: ${net}`, { cause: err });

@@ -17,11 +17,15 @@ const DELETE_BATCH = 1000;
 export class S3Store {
   constructor(
     readonly client: S3Client,
+    /** The RPC's signal: aborted when the caller cancels or its deadline passes. */
     readonly signal?: AbortSignal,
+    /** Cap of one S3 call including the SDK's retries, so a hung server cannot hold an RPC. */
+    readonly callTimeoutMs = 10_000,
   ) {}
 
-  #opts(): { abortSignal?: AbortSignal } {
-    return this.signal ? { abortSignal: this.signal } : {};
+  #opts(): { abortSignal: AbortSignal } {
+    const timeout = AbortSignal.timeout(this.callTimeoutMs);
+    return { abortSignal: this.signal ? AbortSignal.any([this.signal, timeout]) : timeout };
   }
 
   async bucketState(bucket: string): Promise<BucketState> {
