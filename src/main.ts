@@ -3,11 +3,13 @@ import { buildCli } from './cli.js';
 import { type Config, hasController, hasNode } from './config.js';
 import { Driver } from './driver.js';
 import { controllerService } from './csi/controller.js';
+import { nodeService } from './csi/node.js';
 import { identityService } from './csi/identity.js';
 import { CsiServer, type ServiceHandlers } from './csi/server.js';
 import type { ServiceName } from './csi/proto.js';
 import { createLogger } from './log.js';
 import { checkDirectory, checkFuseDevice, checkS3fsBinary } from './mount/prerequisites.js';
+import { Mounter } from './mount/mounter.js';
 import { probeOnce } from './probe/client.js';
 import { startHttp } from './probe/http.js';
 import { socketPathOf } from './config.js';
@@ -18,6 +20,9 @@ async function serve(cfg: Config): Promise<void> {
   const driver = new Driver(cfg, log);
   const handlers: Partial<Record<ServiceName, ServiceHandlers>> = { Identity: identityService(driver) };
   if (hasController(cfg)) handlers.Controller = controllerService(driver);
+  // One Mounter per process: the Node RPCs and recovery share its per-volume locks and supervision.
+  const mounter = hasNode(cfg) ? new Mounter(driver) : undefined;
+  if (mounter) handlers.Node = nodeService(driver, mounter);
 
   if (hasNode(cfg)) {
     driver.addHealthCheck('s3fs', () => checkS3fsBinary(cfg.s3fsPath));

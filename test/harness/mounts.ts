@@ -25,3 +25,27 @@ export async function unmountUnder(dir: string): Promise<void> {
     for (const p of points) await run('umount', ['-l', p]).catch(() => undefined);
   }
 }
+
+/** PIDs of s3fs processes whose command line mentions a path under `dir`. */
+export async function s3fsPidsUnder(dir: string): Promise<number[]> {
+  const { readdir } = await import('node:fs/promises');
+  const out: number[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const argv = (await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '')).split('\0');
+    if (argv[0]?.endsWith('s3fs') && argv.some((a) => a === dir || a.startsWith(`${dir}/`))) out.push(Number(name));
+  }
+  return out;
+}
+
+/** Test cleanup for FUSE: SIGKILL every s3fs serving a path under `dir`, then unmount everything there. */
+export async function killS3fsAndUnmountUnder(dir: string): Promise<void> {
+  for (const pid of await s3fsPidsUnder(dir)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
+  await unmountUnder(dir);
+}

@@ -1,0 +1,9 @@
+// The public surface of the mount layer (see docs/node.md); the Node service and recovery use it.
+export { type MountEntry, isReadOnly, isS3fs, layersAt, mountsUnder, parseMountInfo, readMountTable, topAt } from './mountinfo.js';
+export { type FsStats, type PathHealth, type PathState, checkPath, statfsUnderDeadline } from './health.js';
+export { type StageInput, type StageSpec, s3fsArgs, s3fsOptions, stageFingerprint, stageSpecFrom, stagingKey } from './spec.js';
+export { validateOptions } from './options.js';
+export { checkPathSyntax, checkNoSymlinks, safePath } from './path-safety.js';
+export { type StagedRecord, listRecords } from './records.js';
+export { Mounter, type PublishResult, type S3fsExitEvent, type StageResult } from './mounter.js';
+export { findS3fsPids } from './s3fs-process.js';

@@ -1,0 +1,314 @@
+// The node's mount engine: stage = s3fs on a fresh driver-owned backing directory + a bind of it on
+// the staging path; publish = a bind of the staging path on the target. Every operation decides from
+// the mount table and the on-disk records, so it does the right thing after a driver restart, and
+// repairs by stacking a bind over a dead mount (see docs/node.md and mount-recovery.md for why).
+import { EventEmitter } from 'node:events';
+import { mkdir, rmdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Driver } from '../driver.js';
+import { type CsiError, alreadyExists, deadlineExceeded, failedPrecondition, internal, notFound, permissionDenied, unavailable } from '../errors.js';
+import { KeyedMutex } from '../locks.js';
+import { type PathHealth, checkPath, statfsUnderDeadline } from './health.js';
+import { type MountEntry, isReadOnly, layersAt, mountsUnder, readMountTable } from './mountinfo.js';
+import { bindMount, unmountTop } from './ops.js';
+import { removePasswdFile, writePasswdFile } from './passwd.js';
+import { type StagedRecord, backingDirsOf, backingRoot, listRecords, readRecord, removeRecord, writeRecord } from './records.js';
+import { S3fsProcess, findS3fsPids } from './s3fs-process.js';
+import { type StageSpec, s3fsArgs, stageFingerprint, stagingKey } from './spec.js';
+
+export interface S3fsExitEvent {
+  volumeId: string;
+  stagingPath: string;
+  backingDir: string;
+  pid: number;
+  code: number | null;
+  signal: string | null;
+  stderr: string[];
+}
+
+export type StageResult = 'mounted' | 'adopted' | 'repaired' | 'unchanged';
+export type PublishResult = 'mounted' | 'repaired' | 'unchanged';
+
+interface Supervised {
+  proc: S3fsProcess;
+  volumeId: string;
+  stagingPath: string;
+  backingDir: string;
+}
+
+const SETTLE_MS = 150;
+const MAX_LAYERS = 32;
+
+export class Mounter extends EventEmitter {
+  readonly #locks = new KeyedMutex();
+  /** key -> the s3fs serving the staging path of that key now. */
+  readonly #procs = new Map<string, Supervised>();
+  /** key -> why the volume is abnormal (its s3fs exited); cleared by a successful (re)stage. */
+  readonly #abnormal = new Map<string, string>();
+
+  constructor(private readonly driver: Driver) {
+    super();
+  }
+
+  get #cfg() {
+    return this.driver.config;
+  }
+
+  withVolumeLock<T>(volumeId: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    return this.#locks.run(volumeId, fn, signal);
+  }
+
+  checkPath(path: string, table?: readonly MountEntry[]): Promise<PathHealth> {
+    return checkPath(path, this.#cfg.mountCheckTimeoutMs, table);
+  }
+
+  staged(): Promise<StagedRecord[]> {
+    return listRecords(this.#cfg.stateDir);
+  }
+
+  recordOf(stagingPath: string): Promise<StagedRecord | undefined> {
+    return readRecord(this.#cfg.stateDir, stagingKey(stagingPath));
+  }
+
+  /** What supervision knows: abnormal when the volume's s3fs exited unexpectedly. */
+  volumeCondition(stagingPath: string): { abnormal: boolean; message: string } | undefined {
+    const key = stagingKey(stagingPath);
+    const why = this.#abnormal.get(key);
+    if (why) return { abnormal: true, message: why };
+    const sup = this.#procs.get(key);
+    return sup?.proc.running ? { abnormal: false, message: 'ok' } : undefined;
+  }
+
+  async ensureStaged(spec: StageSpec, signal?: AbortSignal): Promise<StageResult> {
+    const key = stagingKey(spec.stagingPath);
+    const fingerprint = stageFingerprint(spec);
+    const record = await readRecord(this.#cfg.stateDir, key);
+    const table = await readMountTable();
+    const layers = layersAt(table, spec.stagingPath);
+
+    if (layers.length > 0) {
+      if (!record) throw alreadyExists(`${spec.stagingPath} already has a mount the driver did not make`);
+      if (record.volumeId !== spec.volumeId) throw alreadyExists(`${spec.stagingPath} is staged for volume ${record.volumeId}`);
+      if (record.fingerprint !== fingerprint) throw alreadyExists(`volume ${spec.volumeId} is already staged at ${spec.stagingPath} with other options`);
+      const health = await this.checkPath(spec.stagingPath, table);
+      if (health.state === 'healthy') {
+        const sup = this.#procs.get(key);
+        if (sup?.proc.running) return 'unchanged';
+        // Staged by an earlier driver process whose s3fs survived: supervise it from now on.
+        const pids = await findS3fsPids(record.backingDir);
+        if (pids[0] !== undefined) this.#supervise(key, record, S3fsProcess.adopt(pids[0]));
+        this.#abnormal.delete(key);
+        this.#updateGauge();
+        return 'adopted';
+      }
+      this.driver.log.warn({ volume_id: spec.volumeId, staging_target_path: spec.stagingPath, state: health.state, reason: health.message }, 'repairing stale staging mount');
+      await this.#retireProcess(key);
+      const backingDir = await this.#startS3fs(spec, key, signal);
+      await this.#bindOrUndo(backingDir, spec.stagingPath, key);
+      await writeRecord(this.#cfg.stateDir, { ...this.#recordFrom(spec, key, fingerprint, backingDir), stagedAt: record.stagedAt });
+      await this.#removeOldBackingDirs(key, backingDir);
+      return 'repaired';
+    }
+
+    // Nothing mounted: whatever the record says is history (e.g. the node rebooted).
+    await this.#retireProcess(key);
+    await this.#removeOldBackingDirs(key, undefined);
+    await mkdir(spec.stagingPath, { recursive: true, mode: 0o750 });
+    const backingDir = await this.#startS3fs(spec, key, signal);
+    await this.#bindOrUndo(backingDir, spec.stagingPath, key);
+    await writeRecord(this.#cfg.stateDir, this.#recordFrom(spec, key, fingerprint, backingDir));
+    return 'mounted';
+  }
+
+  async ensurePublished(target: string, staging: string, readonly: boolean): Promise<PublishResult> {
+    const table = await readMountTable();
+    const stagingLayers = layersAt(table, staging);
+    const stagingTop = stagingLayers[stagingLayers.length - 1];
+    if (!stagingTop) throw failedPrecondition(`nothing is staged at ${staging}`);
+    const targetLayers = layersAt(table, target);
+    const top = targetLayers[targetLayers.length - 1];
+    if (!top) {
+      await mkdir(target, { recursive: true, mode: 0o750 });
+      await bindMount(staging, target, readonly);
+      return 'mounted';
+    }
+    // Every device this volume was ever served by on this node (dead layers included).
+    const devices = new Set(stagingLayers.map((m) => m.device));
+    if (!devices.has(top.device)) throw alreadyExists(`${target} is already mounted from something other than ${staging}`);
+    const stagedRo = isReadOnly(stagingTop);
+    if (readonly && !isReadOnly(top)) throw alreadyExists(`${target} is already published read-write`);
+    if (!readonly && isReadOnly(top) && !stagedRo) throw alreadyExists(`${target} is already published read-only`);
+    if (top.device === stagingTop.device) return 'unchanged';
+    // The target still shows an older (dead) s3fs: stack the healthy staging mount over it.
+    if (targetLayers.length >= MAX_LAYERS) throw internal(`${target} has ${targetLayers.length} stacked mounts; unpublish it`);
+    await bindMount(staging, target, readonly);
+    return 'repaired';
+  }
+
+  async unpublish(target: string): Promise<void> {
+    await this.#unmountAll(target);
+    try {
+      await rmdir(target);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT') throw internal(`cannot remove ${target}: ${code ?? (err as Error).message}`);
+    }
+  }
+
+  async unstage(staging: string): Promise<void> {
+    const key = stagingKey(staging);
+    await this.#unmountAll(staging);
+    await this.#retireProcess(key);
+    await this.#removeOldBackingDirs(key, undefined);
+    await removePasswdFile(this.#cfg.runtimeDir, key);
+    await removeRecord(this.#cfg.stateDir, key);
+    this.#abnormal.delete(key);
+    this.#updateGauge();
+  }
+
+  // --- internals ---------------------------------------------------------------------------
+
+  #recordFrom(spec: StageSpec, key: string, fingerprint: string, backingDir: string): StagedRecord {
+    return {
+      volumeId: spec.volumeId, stagingPath: spec.stagingPath, key, bucket: spec.bucket, prefix: spec.prefix,
+      endpoint: spec.endpoint, region: spec.region, userOptions: spec.userOptions, readonly: spec.readonly,
+      mountGroup: spec.mountGroup, fingerprint, backingDir, stagedAt: new Date().toISOString(),
+    };
+  }
+
+  async #unmountAll(path: string): Promise<void> {
+    for (let i = 0; i < MAX_LAYERS + 1; i++) {
+      const layers = layersAt(await readMountTable(), path);
+      if (layers.length === 0) return;
+      await unmountTop(path);
+    }
+    throw internal(`${path} still has mounts after ${MAX_LAYERS + 1} unmounts`);
+  }
+
+  /** Starts s3fs on a fresh backing dir and waits until it serves; on failure leaves nothing behind. */
+  async #startS3fs(spec: StageSpec, key: string, signal?: AbortSignal): Promise<string> {
+    const root = backingRoot(this.#cfg.stateDir);
+    await mkdir(root, { recursive: true, mode: 0o700 });
+    const existing = await backingDirsOf(this.#cfg.stateDir, key);
+    const backingDir = join(root, `${key}-${(existing[existing.length - 1]?.n ?? 0) + 1}`);
+    await mkdir(backingDir, { mode: 0o750 });
+    const passwd = await writePasswdFile(this.#cfg.runtimeDir, key, spec.credentials.accessKeyId, spec.credentials.secretAccessKey);
+    const secrets = [spec.credentials.accessKeyId.reveal(), spec.credentials.secretAccessKey.reveal()].filter((s) => s.length >= 4);
+    const proc = S3fsProcess.start(this.#cfg.s3fsPath, s3fsArgs(spec, backingDir, passwd), this.driver.log, secrets);
+    try {
+      await this.#waitReady(proc, backingDir, signal);
+    } catch (err) {
+      await proc.stop(1000);
+      await this.#unmountAll(backingDir).catch(() => undefined);
+      await rmdir(backingDir).catch(() => undefined);
+      await removePasswdFile(this.#cfg.runtimeDir, key);
+      throw err;
+    }
+    this.#supervise(key, { volumeId: spec.volumeId, stagingPath: spec.stagingPath, backingDir }, proc);
+    this.#abnormal.delete(key);
+    this.#updateGauge();
+    return backingDir;
+  }
+
+  async #bindOrUndo(backingDir: string, staging: string, key: string): Promise<void> {
+    try {
+      await bindMount(backingDir, staging);
+    } catch (err) {
+      await this.#retireProcess(key);
+      await this.#unmountAll(backingDir).catch(() => undefined);
+      await rmdir(backingDir).catch(() => undefined);
+      await removePasswdFile(this.#cfg.runtimeDir, key);
+      throw internal((err as Error).message);
+    }
+  }
+
+  /**
+   * Ready = the FUSE mount is in the mount table, answers statfs (which waits for s3fs's init and
+   * its bucket check), and s3fs is still alive a moment later: s3fs 1.90 mounts first and exits
+   * (with status 0) only after a failed bucket/credential check.
+   */
+  async #waitReady(proc: S3fsProcess, backingDir: string, signal?: AbortSignal): Promise<void> {
+    const deadline = Date.now() + this.#cfg.mountTimeoutMs;
+    const failed = (what: string): CsiError => s3fsFailure(what, proc.lines);
+    for (;;) {
+      if (!proc.running) throw failed('s3fs exited before mounting');
+      if (signal?.aborted) throw failed('call cancelled while s3fs was mounting');
+      const table = await readMountTable();
+      if (layersAt(table, backingDir).some((m) => m.fsType.startsWith('fuse'))) break;
+      if (Date.now() > deadline) throw deadlineExceeded(`s3fs did not mount within ${this.#cfg.mountTimeoutMs} ms${tail(proc.lines)}`);
+      await Promise.race([sleep(50), proc.exited]);
+    }
+    const health = await statfsUnderDeadline(backingDir, Math.max(1000, deadline - Date.now()));
+    if (health.state !== 'healthy') {
+      await Promise.race([sleep(SETTLE_MS), proc.exited]);
+      throw failed(`s3fs mount is not usable (${health.state})`);
+    }
+    await Promise.race([sleep(SETTLE_MS), proc.exited]);
+    if (!proc.running || proc.lines.some((l) => /result of checking service/.test(l))) throw failed('s3fs exited after mounting');
+  }
+
+  #supervise(key: string, where: { volumeId: string; stagingPath: string; backingDir: string }, proc: S3fsProcess): void {
+    const sup: Supervised = { proc, ...where };
+    this.#procs.set(key, sup);
+    void proc.exited.then((exit) => {
+      if (this.#procs.get(key) === sup) this.#procs.delete(key);
+      if (exit.expected) return;
+      const last = exit.stderr.slice(-5);
+      const message = `s3fs (pid ${proc.pid}) exited unexpectedly (${exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`})${last.length ? `: ${last[last.length - 1]}` : ''}`;
+      this.#abnormal.set(key, message);
+      this.driver.metrics.s3fsExits.inc();
+      this.driver.log.error({ volume_id: where.volumeId, staging_target_path: where.stagingPath, pid: proc.pid, code: exit.code, signal: exit.signal, stderr: last }, 's3fs exited unexpectedly');
+      this.#updateGauge();
+      const event: S3fsExitEvent = { ...where, pid: proc.pid, code: exit.code, signal: exit.signal, stderr: exit.stderr };
+      this.emit('s3fs-exit', event);
+    });
+  }
+
+  /** Stops the supervised s3fs of `key` (if any) and any stray s3fs on its backing dirs. */
+  async #retireProcess(key: string): Promise<void> {
+    const sup = this.#procs.get(key);
+    this.#procs.delete(key);
+    if (sup) await sup.proc.stop();
+    for (const { dir } of await backingDirsOf(this.#cfg.stateDir, key)) {
+      for (const pid of await findS3fsPids(dir)) await S3fsProcess.adopt(pid, 200).stop();
+    }
+  }
+
+  /** Unmounts and removes the backing dirs of `key` except `keep` (dead ones after a repair). */
+  async #removeOldBackingDirs(key: string, keep: string | undefined): Promise<void> {
+    const table = await readMountTable();
+    for (const { dir } of await backingDirsOf(this.#cfg.stateDir, key)) {
+      if (dir === keep) continue;
+      const sup = [...this.#procs.values()].find((s) => s.backingDir === dir);
+      sup?.proc.markExpected();
+      if (mountsUnder(table, dir).length > 0) await this.#unmountAll(dir);
+      await rmdir(dir).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') this.driver.log.warn({ dir, err: err.code }, 'cannot remove old backing directory');
+      });
+    }
+  }
+
+  #updateGauge(): void {
+    let healthy = 0;
+    for (const s of this.#procs.values()) if (s.proc.running) healthy++;
+    this.driver.metrics.mountedVolumes.set({ condition: 'healthy' }, healthy);
+    this.driver.metrics.mountedVolumes.set({ condition: 'abnormal' }, this.#abnormal.size);
+  }
+}
+
+const tail = (lines: readonly string[]): string => {
+  const l = lines.filter((x) => /\[(CRT|ERR|WAN)\]/.test(x)).slice(-3);
+  const shown = (l.length ? l : lines.slice(-3)).map((x) => x.replace(/^\S+Z \[\w+\] /, ''));
+  return shown.length ? `: ${shown.join(' | ')}` : '';
+};
+
+/** s3fs's own reason, mapped to the CSI code a CO can act on. */
+function s3fsFailure(what: string, lines: readonly string[]): CsiError {
+  const text = lines.join('\n');
+  const msg = `${what}${tail(lines)}`;
+  if (/invalid credentials|AccessDenied|SignatureDoesNotMatch|InvalidAccessKeyId|403/i.test(text)) return permissionDenied(msg);
+  if (/bucket or key not found|NoSuchBucket|404/i.test(text)) return notFound(msg);
+  if (/unable to connect|Could not resolve|Connection refused|timed out/i.test(text)) return unavailable(msg);
+  return internal(msg);
+}

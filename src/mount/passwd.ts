@@ -1,0 +1,40 @@
+// Per-volume s3fs passwd files: one file per staged volume (never a shared one: concurrent rewrites
+// of a shared file corrupt other volumes' credentials), mode 0600 in a 0700 directory, written to a
+// temp name and renamed so s3fs never reads half a file.
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { invalidArgument } from '../errors.js';
+import type { Secret } from '../secrets.js';
+
+export function passwdPath(runtimeDir: string, key: string): string {
+  return join(runtimeDir, `${key}.passwd`);
+}
+
+export async function ensureRuntimeDir(runtimeDir: string): Promise<void> {
+  await mkdir(runtimeDir, { recursive: true, mode: 0o700 });
+  await chmod(runtimeDir, 0o700);
+}
+
+export async function writePasswdFile(runtimeDir: string, key: string, accessKeyId: Secret, secretAccessKey: Secret): Promise<string> {
+  const ak = accessKeyId.reveal();
+  const sk = secretAccessKey.reveal();
+  // A ':' or newline would make s3fs split the line differently.
+  if (/[:\n\r]/.test(ak) || /[\n\r]/.test(sk)) throw invalidArgument('S3 access key must not contain ":" and keys must not contain line breaks');
+  await ensureRuntimeDir(runtimeDir);
+  const file = passwdPath(runtimeDir, key);
+  const tmp = `${file}.tmp-${randomBytes(6).toString('hex')}`;
+  try {
+    await writeFile(tmp, `${ak}:${sk}\n`, { mode: 0o600, flag: 'wx' });
+    await chmod(tmp, 0o600);
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  return file;
+}
+
+export async function removePasswdFile(runtimeDir: string, key: string): Promise<void> {
+  await rm(passwdPath(runtimeDir, key), { force: true });
+}
