@@ -1,46 +1,14 @@
 // csi-sanity v5.4.0's Controller specs against the real binary in --mode controller and a real S3
-// server, in the bucket-per-volume and the shared-bucket model.
+// server, in the bucket-per-volume and the shared-bucket model. A --mode node driver serves
+// --csi.endpoint for the node calls csi-sanity makes while cleaning up.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import * as grpc from '@grpc/grpc-js';
-import { services } from '../../src/csi/proto.js';
 import { startDriver, type DriverProcess } from '../harness/driver.js';
 import { failures, runSanity } from '../harness/sanity.js';
 import { startS3Server, type S3Server } from '../harness/s3server.js';
-
-/**
- * csi-sanity's cleanup calls NodeUnpublishVolume/NodeGetCapabilities on --csi.endpoint after every
- * controller spec. The real node role answers them when it implements NodeGetCapabilities; until
- * then this stand-in (nothing is ever published by Controller specs) lets the controller be tested
- * in --mode controller on its own.
- */
-async function nodePeer(socketPath: string): Promise<{ endpoint: string; close(): void }> {
-  const real = await startDriver({ mode: 'node', args: ['--s3fs-path', process.execPath] });
-  drivers.push(real);
-  try {
-    await real.call('Node', 'NodeGetCapabilities', {}, 5000);
-    return { endpoint: real.socketPath, close: () => undefined };
-  } catch {
-    // node service not implemented yet: fall back to the stand-in
-  }
-  const server = new grpc.Server();
-  server.addService(services.Node, {
-    NodeGetCapabilities: (_c: unknown, cb: grpc.sendUnaryData<object>) => cb(null, { capabilities: [] }),
-    NodeUnpublishVolume: (_c: unknown, cb: grpc.sendUnaryData<object>) => cb(null, {}),
-    NodeUnstageVolume: (_c: unknown, cb: grpc.sendUnaryData<object>) => cb(null, {}),
-  });
-  server.addService(services.Identity, {
-    GetPluginInfo: (_c: unknown, cb: grpc.sendUnaryData<object>) => cb(null, { name: 's3fs.csi.dev', vendor_version: 'stand-in' }),
-    GetPluginCapabilities: (_c: unknown, cb: grpc.sendUnaryData<object>) => cb(null, { capabilities: [] }),
-    Probe: (_c: unknown, cb: grpc.sendUnaryData<object>) => cb(null, {}),
-  });
-  await new Promise<void>((resolve, reject) =>
-    server.bindAsync(`unix://${socketPath}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())));
-  return { endpoint: socketPath, close: () => server.forceShutdown() };
-}
 
 let s3: S3Server;
 let work: string;
@@ -71,7 +39,7 @@ for (const model of [
   { name: 'shared bucket', parameters: { bucket: 'sanity-shared', options: '-o allow_other' } },
 ]) {
   describe(`csi-sanity Controller specs: ${model.name}`, () => {
-    it('pass', { timeout: 10 * 60_000 }, async (t) => {
+    it('pass', { timeout: 10 * 60_000 }, async () => {
       const d = await startDriver({
         mode: 'controller',
         // endpoint from the secrets on mutating calls; from --s3-endpoint on ListVolumes/GetVolume
@@ -79,10 +47,12 @@ for (const model of [
       });
       drivers.push(d);
       const dir = join(work, model.parameters ? 'shared' : 'bucket');
-      const peer = await nodePeer(join(work, `${model.parameters ? 'shared' : 'bucket'}-node.sock`));
-      t.after(() => peer.close());
+      // csi-sanity's cleanup calls NodeUnpublishVolume/NodeGetCapabilities on --csi.endpoint after
+      // every spec: the real node role answers them (nothing is ever published by these specs).
+      const node = await startDriver({ mode: 'node', args: ['--allowed-root', work] });
+      drivers.push(node);
       const result = await runSanity({
-        endpoint: peer.endpoint,
+        endpoint: node.socketPath,
         controllerEndpoint: d.socketPath,
         stagingDir: join(dir, 'staging'),
         mountDir: join(dir, 'mount'),
@@ -95,6 +65,7 @@ for (const model of [
         junitReport: join(dir, 'junit.xml'),
       });
       console.log(`csi-sanity (${model.name}): ${result.summary}`);
+      if (process.env.SANITY_DEBUG) console.log(result.output);
       assert.equal(result.failed, 0, failures(result.output));
       assert.equal(result.exitCode, 0, failures(result.output));
       assert.ok(result.passed >= 20, `only ${result.passed} specs passed:\n${result.summary}`);
