@@ -3,6 +3,8 @@
 // deletes that remove exactly the volume's objects, concurrency and S3 outages.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer as createHttpServer } from 'node:http';
+import { type AddressInfo, createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -12,7 +14,6 @@ import {
 import { status } from '@grpc/grpc-js';
 import { isValidBucketName } from '../../src/s3/volume-id.js';
 import { startDriver, type DriverProcess } from '../harness/driver.js';
-import { startProxy, type TcpProxy } from '../harness/proxy.js';
 import { startS3Server, type S3Server } from '../harness/s3server.js';
 
 const GiB = 1024 ** 3;
@@ -353,26 +354,32 @@ describe('S3 outages', () => {
   });
 
   it('S3 hung or failing: UNAVAILABLE within the bounded call time, never INTERNAL', { timeout: 60_000 }, async () => {
-    const proxy: TcpProxy = await startProxy({ port: s3.port });
-    const viaProxy = { ...s3.secrets, endpoint: proxy.endpoint };
+    // A server that accepts connections and never answers, and one that answers every request 503 SlowDown.
+    const sockets = new Set<Socket>();
+    const hang = createTcpServer((sock) => { sockets.add(sock); sock.on('error', () => undefined); });
+    const slowDown = createHttpServer((_req, res) => {
+      res.writeHead(503, { 'content-type': 'application/xml' });
+      res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>test</Message></Error>');
+    });
+    const listen = (srv: Server | ReturnType<typeof createHttpServer>): Promise<string> =>
+      new Promise((resolve) => srv.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(srv.address() as AddressInfo).port}`)));
+    const [hangEndpoint, slowEndpoint] = [await listen(hang), await listen(slowDown)];
     try {
-      const ok = await d.call<{ volume: Volume }>('Controller', 'CreateVolume', { name: 'pvc-proxied', volume_capabilities: MOUNT, secrets: viaProxy });
-      await proxy.setMode('hang');
       let t = Date.now();
-      const hung = await d.callCode('Controller', 'CreateVolume', { name: 'pvc-proxied-2', volume_capabilities: MOUNT, secrets: viaProxy }, 30_000);
+      const hung = await d.callCode('Controller', 'CreateVolume', { name: 'pvc-hung', volume_capabilities: MOUNT, secrets: { ...s3.secrets, endpoint: hangEndpoint } }, 30_000);
       const hungMs = Date.now() - t;
       assert.equal(hung, status.UNAVAILABLE);
       assert.ok(hungMs < 15_000, `hung server: answered after ${hungMs} ms`);
-      await proxy.setMode('error');
       t = Date.now();
-      const failing = await d.callCode('Controller', 'CreateVolume', { name: 'pvc-proxied-2', volume_capabilities: MOUNT, secrets: viaProxy }, 30_000);
+      const failing = await d.callCode('Controller', 'CreateVolume', { name: 'pvc-slowdown', volume_capabilities: MOUNT, secrets: { ...s3.secrets, endpoint: slowEndpoint } }, 30_000);
       const failingMs = Date.now() - t;
       assert.equal(failing, status.UNAVAILABLE);
-      console.log(`hung S3: UNAVAILABLE after ${hungMs} ms; 503 SlowDown S3: UNAVAILABLE after ${failingMs} ms (3 attempts with backoff)`);
-      await proxy.setMode('pass');
-      await d.call('Controller', 'DeleteVolume', { volume_id: ok.volume.volume_id, secrets: viaProxy });
+      console.log(`hung S3: UNAVAILABLE after ${hungMs} ms; 503 SlowDown S3: UNAVAILABLE after ${failingMs} ms`);
     } finally {
-      await proxy.close();
+      for (const sock of sockets) sock.destroy();
+      slowDown.closeAllConnections();
+      await new Promise((r) => hang.close(r));
+      await new Promise((r) => slowDown.close(r));
     }
   });
 
