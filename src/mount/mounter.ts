@@ -152,6 +152,7 @@ export class Mounter extends EventEmitter {
       await rmdir(target);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOTEMPTY' || code === 'ENOTDIR') throw failedPrecondition(`${target} is not mounted and is not an empty directory; not removing it`);
       if (code !== 'ENOENT') throw internal(`cannot remove ${target}: ${code ?? (err as Error).message}`);
     }
   }
@@ -199,7 +200,7 @@ export class Mounter extends EventEmitter {
     try {
       await this.#waitReady(proc, backingDir, signal);
     } catch (err) {
-      await proc.stop(1000);
+      await proc.stop(500);
       await this.#unmountAll(backingDir).catch(() => undefined);
       await rmdir(backingDir).catch(() => undefined);
       await removePasswdFile(this.#cfg.runtimeDir, key);
@@ -230,10 +231,14 @@ export class Mounter extends EventEmitter {
    */
   async #waitReady(proc: S3fsProcess, backingDir: string, signal?: AbortSignal): Promise<void> {
     const deadline = Date.now() + this.#cfg.mountTimeoutMs;
-    const failed = (what: string): CsiError => s3fsFailure(what, proc.lines);
+    // s3fs's reason is on its stderr: let the pipe drain (it closes when s3fs exits) before quoting it.
+    const failed = async (what: string): Promise<CsiError> => {
+      await Promise.race([proc.exited, sleep(500)]);
+      return s3fsFailure(what, proc.lines);
+    };
     for (;;) {
-      if (!proc.running) throw failed('s3fs exited before mounting');
-      if (signal?.aborted) throw failed('call cancelled while s3fs was mounting');
+      if (!proc.running) throw await failed('s3fs exited before mounting');
+      if (signal?.aborted) throw await failed('call cancelled while s3fs was mounting');
       const table = await readMountTable();
       if (layersAt(table, backingDir).some((m) => m.fsType.startsWith('fuse'))) break;
       if (Date.now() > deadline) throw deadlineExceeded(`s3fs did not mount within ${this.#cfg.mountTimeoutMs} ms${tail(proc.lines)}`);
@@ -242,10 +247,10 @@ export class Mounter extends EventEmitter {
     const health = await statfsUnderDeadline(backingDir, Math.max(1000, deadline - Date.now()));
     if (health.state !== 'healthy') {
       await Promise.race([sleep(SETTLE_MS), proc.exited]);
-      throw failed(`s3fs mount is not usable (${health.state})`);
+      throw await failed(`s3fs mount is not usable (${health.state})`);
     }
     await Promise.race([sleep(SETTLE_MS), proc.exited]);
-    if (!proc.running || proc.lines.some((l) => /result of checking service/.test(l))) throw failed('s3fs exited after mounting');
+    if (!proc.running || proc.lines.some((l) => /result of checking service/.test(l))) throw await failed('s3fs exited after mounting');
   }
 
   #supervise(key: string, where: { volumeId: string; stagingPath: string; backingDir: string }, proc: S3fsProcess): void {

@@ -12,6 +12,8 @@ const MAX_PATH = 4096;
 export function checkPathSyntax(path: string, roots: readonly string[], field: string): string {
   if (!path) throw invalidArgument(`${field} is required`);
   if (path.length > MAX_PATH || /[\0\n]/.test(path)) throw invalidArgument(`${field} is not a valid path`);
+  // NAME_MAX: a longer component fails every syscall with ENAMETOOLONG (an INTERNAL otherwise).
+  if (path.split('/').some((seg) => Buffer.byteLength(seg) > 255)) throw invalidArgument(`${field} has a path component longer than 255 bytes`);
   if (!isAbsolute(path)) throw invalidArgument(`${field} "${path.slice(0, 256)}" must be absolute`);
   const trimmed = path.length > 1 ? path.replace(/\/+$/, '') : path;
   if (trimmed.split('/').some((seg) => seg === '..' || seg === '.') || normalize(trimmed) !== trimmed) {

@@ -1,4 +1,4 @@
-// One s3fs child: started in the foreground (-f) with execa, its stderr parsed line by line into the
+// One s3fs child: started in the foreground (-f) with execa, its log (stdout+stderr) parsed line by line into the
 // driver log (secret values scrubbed), its last lines kept for error messages and exit events.
 // Children run in their own process group and are not killed when the driver exits: outside a
 // container a driver restart then keeps the mounts alive, and the new driver adopts them.
@@ -49,7 +49,8 @@ export class S3fsProcess {
       cleanup: false,
       detached: true,
       stdin: 'ignore',
-      stdout: 'ignore',
+      // s3fs 1.90 in the foreground writes its log to stdout, FUSE's errors go to stderr: read both.
+      stdout: 'pipe',
       stderr: 'pipe',
       // Nothing of the driver's environment (which may hold default AWS keys) reaches s3fs.
       extendEnv: false,
@@ -68,14 +69,14 @@ export class S3fsProcess {
       const r = await child;
       return { code: r.exitCode ?? null, signal: r.signal ?? null };
     });
-    const rl = createInterface({ input: child.stderr! });
-    rl.on('line', (raw) => {
+    const onLine = (raw: string): void => {
       const line = scrub(raw, secrets).slice(0, 2000);
       proc.lines.push(line);
       if (proc.lines.length > KEEP_LINES) proc.lines.shift();
       const m = /\[(CRT|ERR|WAN|INF|DBG)\]/.exec(line);
       log[LEVEL[m?.[1] ?? 'INF'] ?? 'info']({ s3fs_pid: child.pid, s3fs: line }, 's3fs');
-    });
+    };
+    for (const stream of [child.stdout, child.stderr]) if (stream) createInterface({ input: stream }).on('line', onLine);
     return proc;
   }
 

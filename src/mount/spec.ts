@@ -83,7 +83,11 @@ export function stageSpecFrom(input: StageInput, cfg: Pick<Config, 's3'>): Stage
 export function s3fsOptions(spec: StageSpec, passwdFile: string): string[] {
   const defaults = ['allow_other', 'complement_stat', 'mp_umask=0022'];
   if (spec.pathStyle) defaults.push('use_path_request_style');
-  if (spec.mountGroup) defaults.push(`gid=${spec.mountGroup}`, 'umask=0002', 'mp_umask=0002');
+  // s3fs 1.90 checks permissions itself against the caller's *primary* gid only (FUSE passes no
+  // supplementary groups; default_permissions does not bypass its check), while kubelet gives pods
+  // fsGroup as a supplementary group. So the group is shown as owner and write access is granted
+  // through the "other" bits; kubelet's 0750 root-owned pod and plugin directories keep host users out.
+  if (spec.mountGroup) defaults.push(`gid=${spec.mountGroup}`, 'umask=0000', 'mp_umask=0000');
   const fixed = [`passwd_file=${passwdFile}`, `endpoint=${spec.region}`];
   if (spec.endpoint) fixed.push(`url=${spec.endpoint}`);
   if (spec.insecureSkipVerify) fixed.push('no_check_certificate', 'ssl_verify_hostname=0');

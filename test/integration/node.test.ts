@@ -3,9 +3,8 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, stat } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
@@ -114,5 +113,205 @@ describe('Node service with real s3fs', () => {
     assert.deepEqual(await mountPointsUnder(d.dir), []);
     assert.deepEqual(await s3fsPidsUnder(d.dir), []);
     assert.deepEqual(await passwdFiles(d), []);
+  });
+
+  it('read-only publish refuses writes; a fsGroup (VOLUME_MOUNT_GROUP) gid lets a non-root uid write', async () => {
+    const bucket = await newBucket();
+    const staging = stagingOf(d, 'group');
+    const rw = await targetOf(d, 'pod-rw', 'pv-group');
+    const ro = await targetOf(d, 'pod-ro', 'pv-group');
+    // mkdtemp made the driver's dir 0700; a pod's uid must be able to walk down to its volume
+    await chmod(d.dir, 0o755);
+    await stage(d, bucket, staging, { volume_capability: capWith({ group: '2000' }) });
+    await publish(d, bucket, staging, rw, { volume_capability: capWith({ group: '2000' }) });
+    await publish(d, bucket, staging, ro, { readonly: true, volume_capability: capWith({ group: '2000' }) });
+    // kubelet gives the pod's processes fsGroup as a supplementary group
+    const asPod = (cmd: string, dir: string): Promise<{ code: number; stderr: string }> =>
+      shell('setpriv', ['--reuid=1000', '--regid=1000', '--groups=2000', 'sh', '-c', cmd.replaceAll('DIR', dir)]);
+    const wrote = await asPod('echo x > DIR/by-uid-1000.txt', rw);
+    assert.equal(wrote.code, 0, wrote.stderr);
+    assert.equal((await stat(join(rw, 'by-uid-1000.txt'))).gid, 2000);
+    const denied = await asPod('echo x > DIR/by-uid-1000-ro.txt', ro);
+    assert.notEqual(denied.code, 0);
+    const rootDenied = await shell('sh', ['-c', `echo x > ${ro}/root.txt`]);
+    assert.notEqual(rootDenied.code, 0);
+    assert.match(rootDenied.stderr, /Read-only file system/);
+    assert.equal((await readFile(join(ro, 'by-uid-1000.txt'), 'utf8')).trim(), 'x');
+    // a different readonly flag on an already published target is incompatible
+    assert.equal(await d.callCode('Node', 'NodePublishVolume', { volume_id: bucket, staging_target_path: staging, target_path: ro, volume_capability: MOUNT_CAP, readonly: false }), status.ALREADY_EXISTS);
+    // the same path staged with other options is incompatible
+    assert.equal(await d.callCode('Node', 'NodeStageVolume', { volume_id: bucket, staging_target_path: staging, volume_capability: MOUNT_CAP, secrets: s3.secrets }), status.ALREADY_EXISTS);
+    for (const t of [rw, ro]) await d.call('Node', 'NodeUnpublishVolume', { volume_id: bucket, target_path: t });
+    await d.call('Node', 'NodeUnstageVolume', { volume_id: bucket, staging_target_path: staging });
+  });
+
+  it('kill -9 of s3fs: stats abnormal within 2 s, no RPC hangs; NodeStage and NodePublish repair by stacking', async () => {
+    const bucket = await newBucket();
+    const staging = stagingOf(d, 'killed');
+    const t1 = await targetOf(d, 'pod-k', 'pv-killed');
+    await stage(d, bucket, staging);
+    await publish(d, bucket, staging, t1);
+    await shell('sh', ['-c', `echo before > ${t1}/f.txt`]);
+    const [pid] = await s3fsPidsUnder(d.dir);
+    assert.ok(pid);
+    const killedAt = Date.now();
+    process.kill(pid, 'SIGKILL');
+    let st = await stats(d, bucket, t1, 2000);
+    while (!st.volume_condition.abnormal && Date.now() - killedAt < 2000) st = await stats(d, bucket, t1, 2000);
+    const ms = Date.now() - killedAt;
+    assert.equal(st.volume_condition.abnormal, true);
+    assert.ok(ms < 2000, `abnormal after ${ms} ms`);
+    assert.match(st.volume_condition.message, /exited unexpectedly|ENOTCONN/);
+    console.log(`kill -9 -> abnormal in ${ms} ms: ${st.volume_condition.message}`);
+    // other RPCs answer at once
+    await d.call('Node', 'NodeGetCapabilities', {}, 2000);
+    assert.equal((await stats(d, bucket, staging, 2000)).volume_condition.abnormal, true);
+    const metrics = await d.http('/metrics');
+    assert.match(metrics.body, /s3fs_csi_s3fs_unexpected_exits_total [1-9]/);
+
+    // NodeStage on the dead staging path: new s3fs on a fresh backing dir + bind stacked over it
+    await stage(d, bucket, staging);
+    assert.equal((await stats(d, bucket, staging)).volume_condition.abnormal, false);
+    assert.equal(await readFile(join(staging, 'f.txt'), 'utf8'), 'before\n');
+    // the target (private propagation here) still shows the dead mount until NodePublish heals it
+    await publish(d, bucket, staging, t1);
+    const healed = await stats(d, bucket, t1);
+    assert.equal(healed.volume_condition.abnormal, false, healed.volume_condition.message);
+    assert.equal(await readFile(join(t1, 'f.txt'), 'utf8'), 'before\n');
+    assert.equal((await s3fsPidsUnder(d.dir)).length, 1);
+    // teardown removes every layer, dead ones included
+    await d.call('Node', 'NodeUnpublishVolume', { volume_id: bucket, target_path: t1 });
+    await d.call('Node', 'NodeUnstageVolume', { volume_id: bucket, staging_target_path: staging });
+    assert.deepEqual(await mountPointsUnder(d.dir), []);
+    assert.deepEqual(await s3fsPidsUnder(d.dir), []);
+  });
+
+  it('a hung s3fs (SIGSTOP) is reported abnormal within the check deadline and blocks no other RPC', async () => {
+    const a = await newBucket();
+    const b = await newBucket();
+    const sa = stagingOf(d, 'hung-a');
+    const sb = stagingOf(d, 'hung-b');
+    await stage(d, a, sa);
+    const pidsBefore = new Set(await s3fsPidsUnder(d.dir));
+    await stage(d, b, sb);
+    const pidB = (await s3fsPidsUnder(d.dir)).find((p) => !pidsBefore.has(p))!;
+    process.kill(pidB, 'SIGSTOP');
+    try {
+      const started = Date.now();
+      const [hung, ok, caps] = await Promise.all([stats(d, b, sb, 5000), stats(d, a, sa, 5000), d.call('Node', 'NodeGetCapabilities', {}, 2000)]);
+      assert.ok(caps);
+      assert.equal(hung.volume_condition.abnormal, true);
+      assert.match(hung.volume_condition.message, /did not answer/);
+      assert.equal(ok.volume_condition.abnormal, false);
+      assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
+    } finally {
+      process.kill(pidB, 'SIGCONT');
+    }
+    await d.call('Node', 'NodeUnstageVolume', { volume_id: b, staging_target_path: sb });
+    await d.call('Node', 'NodeUnstageVolume', { volume_id: a, staging_target_path: sa });
+    assert.deepEqual(await mountPointsUnder(d.dir), []);
+  });
+
+  it('secret values appear in no argv, environment, log line or leftover file', async () => {
+    const bucket = await newBucket();
+    const staging = stagingOf(d, 'secrets');
+    await stage(d, bucket, staging);
+    const pids = [...(await s3fsPidsUnder(d.dir)), d.proc.pid!];
+    assert.ok(pids.length >= 2);
+    for (const pid of pids) {
+      for (const file of ['cmdline', 'environ']) {
+        const text = await readFile(`/proc/${pid}/${file}`, 'utf8');
+        assert.ok(!text.includes(s3.secretKey), `secret key in /proc/${pid}/${file}`);
+        assert.ok(!text.includes(s3.accessKey), `access key in /proc/${pid}/${file}`);
+      }
+    }
+    const passwd = await passwdFiles(d);
+    assert.equal(passwd.length, 1);
+    assert.equal((await stat(join(d.dir, 'runtime', passwd[0]!))).mode & 0o777, 0o600);
+    // a failing stage (wrong key) must not echo the keys either
+    const wrong = { ...s3.secrets, secretAccessKey: 'wrong-secret-value-123' };
+    const bad = await d.call('Node', 'NodeStageVolume', { volume_id: bucket, staging_target_path: stagingOf(d, 'secrets-bad'), volume_capability: MOUNT_CAP, secrets: wrong }, 60_000)
+      .then(() => undefined, (e: { code: number; details: string }) => e);
+    assert.equal(bad?.code, status.PERMISSION_DENIED, bad?.details);
+    assert.ok(!bad.details.includes('wrong-secret-value-123'));
+    await d.call('Node', 'NodeUnstageVolume', { volume_id: bucket, staging_target_path: staging });
+    assert.deepEqual(await passwdFiles(d), []);
+    const logs = d.logs.join('\n');
+    for (const v of [s3.secretKey, s3.accessKey, 'wrong-secret-value-123']) assert.ok(!logs.includes(v), 'secret in driver log');
+  });
+
+  it('a failing mount leaves nothing behind and says why', async () => {
+    const staging = stagingOf(d, 'missing-bucket');
+    const err = await d.call('Node', 'NodeStageVolume', { volume_id: 'no-such-bucket-here', staging_target_path: staging, volume_capability: MOUNT_CAP, secrets: s3.secrets }, 60_000)
+      .then(() => undefined, (e: { code: number; details: string }) => e);
+    assert.ok(err);
+    assert.equal(err.code, status.NOT_FOUND, err.details);
+    assert.match(err.details, /bucket or key not found/);
+    assert.deepEqual(await mountPointsUnder(d.dir), []);
+    assert.deepEqual(await s3fsPidsUnder(d.dir), []);
+    assert.deepEqual(await passwdFiles(d), []);
+  });
+
+  it('20 volumes staged and published concurrently', async () => {
+    const vols = await Promise.all(Array.from({ length: 20 }, async (_, i) => ({
+      id: await newBucket(), staging: stagingOf(d, `many-${i}`), target: await targetOf(d, `pod-many-${i}`, `pv-many-${i}`),
+    })));
+    const started = Date.now();
+    await Promise.all(vols.map(async (v) => {
+      await stage(d, v.id, v.staging);
+      await publish(d, v.id, v.staging, v.target);
+    }));
+    console.log(`20 volumes staged+published concurrently in ${Date.now() - started} ms`);
+    assert.equal((await s3fsPidsUnder(d.dir)).length, 20);
+    await Promise.all(vols.map(async (v) => {
+      await shell('sh', ['-c', `echo ${v.id} > ${v.target}/id.txt`]);
+      assert.equal((await readFile(join(v.staging, 'id.txt'), 'utf8')).trim(), v.id);
+    }));
+    await Promise.all(vols.map(async (v) => {
+      await d.call('Node', 'NodeUnpublishVolume', { volume_id: v.id, target_path: v.target });
+      await d.call('Node', 'NodeUnstageVolume', { volume_id: v.id, staging_target_path: v.staging });
+    }));
+    assert.deepEqual(await mountPointsUnder(d.dir), []);
+    assert.deepEqual(await s3fsPidsUnder(d.dir), []);
+  });
+
+  it('hostile options and paths are INVALID_ARGUMENT and change nothing', async () => {
+    const bucket = await newBucket();
+    const staging = stagingOf(d, 'hostile');
+    const before = await mountPointsUnder('/');
+    const cases: [string, object][] = [
+      ['passwd_file via StorageClass', { volume_context: { options: 'passwd_file=/etc/shadow' } }],
+      ['url via StorageClass', { volume_context: { options: 'url=http://elsewhere.example' } }],
+      ['comma injection', { volume_context: { options: 'uid=1000,passwd_file=/etc/shadow' } }],
+      ['comma injection in mount flag', { volume_capability: capWith({ flags: ['ro,url=http://elsewhere.example'] }) }],
+      ['-o injection', { volume_context: { options: '-o allow_other -o bucket=other' } }],
+      ['cache dir', { volume_context: { options: 'use_cache=/etc' } }],
+      ['unknown option', { volume_capability: capWith({ flags: ['ahbe_conf=/etc/x'] }) }],
+      ['value injection', { volume_capability: capWith({ flags: ['uid=0 -o passwd_file=/x'] }) }],
+      ['non-numeric group', { volume_capability: capWith({ group: 'wheel' }) }],
+      ['block volume', { volume_capability: { block: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' } } }],
+    ];
+    for (const [what, extra] of cases) {
+      const res = await d.call('Node', 'NodeStageVolume', { volume_id: bucket, staging_target_path: staging, volume_capability: MOUNT_CAP, secrets: s3.secrets, ...extra })
+        .then(() => undefined, (e: { code: number; details: string }) => e);
+      assert.equal(res?.code, status.INVALID_ARGUMENT, `${what}: ${res?.details}`);
+      assert.ok(!res.details.includes(s3.secretKey));
+    }
+    const outside = join(d.dir, 'outside');
+    await mkdir(outside);
+    await run('ln', ['-s', '/etc', join(d.kubeletDir, 'evil')]);
+    const badPaths = ['/etc', '/etc/target', `${d.kubeletDir}/../../etc`, `${d.kubeletDir}/a/../../x`, 'relative/path',
+      `${d.kubeletDir}/evil/mount`, `${d.kubeletDir}/evil`, `${outside}/x`, d.kubeletDir, `${d.kubeletDir}//double`];
+    for (const p of badPaths) {
+      assert.equal(await d.callCode('Node', 'NodeStageVolume', { volume_id: bucket, staging_target_path: p, volume_capability: MOUNT_CAP, secrets: s3.secrets }), status.INVALID_ARGUMENT, `stage ${p}`);
+      assert.equal(await d.callCode('Node', 'NodePublishVolume', { volume_id: bucket, staging_target_path: staging, target_path: p, volume_capability: MOUNT_CAP }), status.INVALID_ARGUMENT, `publish ${p}`);
+      assert.equal(await d.callCode('Node', 'NodeUnpublishVolume', { volume_id: bucket, target_path: p }), status.INVALID_ARGUMENT, `unpublish ${p}`);
+    }
+    assert.equal(existsSync('/etc/target'), false);
+    assert.equal(existsSync('/etc/mount'), false);
+    assert.equal(existsSync(staging), false, 'nothing created');
+    assert.deepEqual(await readdir(outside), []);
+    assert.deepEqual(await mountPointsUnder('/'), before);
+    assert.deepEqual(await s3fsPidsUnder(d.dir), []);
   });
 });
