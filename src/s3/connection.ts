@@ -37,6 +37,19 @@ export function checkEndpointUrl(url: string): string {
   return url.replace(/\/+$/, '');
 }
 
+// Credentials end up in HTTP headers and in s3fs's `ACCESS:SECRET` passwd file: control characters,
+// spaces or non-ASCII would break the header (an INTERNAL from deep in the SDK) or add passwd lines.
+const CREDENTIAL_RE = /^[\x21-\x7e]+$/;
+// What the SDK accepts as a region (a host label); anything else fails inside the SDK as INTERNAL.
+const REGION_RE = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+
+/** INVALID_ARGUMENT naming the key, never echoing the value. */
+function checkCredential(value: string, key: string, maxLength: number): void {
+  if (value.length > maxLength || !CREDENTIAL_RE.test(value)) {
+    throw invalidArgument(`secret key "${key}" is malformed (printable ASCII without spaces, at most ${maxLength} characters)`);
+  }
+}
+
 /**
  * Credentials and endpoint for a call. `required` = the call cannot proceed without credentials
  * (INVALID_ARGUMENT naming the missing key; the values themselves are never echoed).
@@ -49,9 +62,14 @@ export function connectionFrom(secrets: StringMap | undefined, defaults: S3Defau
   if (!secretKey) throw invalidArgument(`no S3 credentials: secret key "${SECRET_KEYS.secretAccessKey}" missing and no driver default`);
   const token = s[SECRET_KEYS.sessionToken] ?? defaults.sessionToken?.reveal();
   const endpoint = s[SECRET_KEYS.endpoint] || defaults.endpoint;
+  checkCredential(accessKey, SECRET_KEYS.accessKeyId, 1024);
+  checkCredential(secretKey, SECRET_KEYS.secretAccessKey, 1024);
+  if (token) checkCredential(token, SECRET_KEYS.sessionToken, 8192);
+  const region = s[SECRET_KEYS.region] || defaults.region || 'us-east-1';
+  if (!REGION_RE.test(region)) throw invalidArgument(`S3 region (secret key "${SECRET_KEYS.region}" or volume attribute) is not a valid region name`);
   return {
     endpoint: endpoint ? checkEndpointUrl(endpoint) : undefined,
-    region: s[SECRET_KEYS.region] || defaults.region || 'us-east-1',
+    region,
     accessKeyId: new Secret(accessKey),
     secretAccessKey: new Secret(secretKey),
     sessionToken: token ? new Secret(token) : undefined,
