@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, readdir, stat } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
@@ -12,6 +13,7 @@ import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } fro
 import { startDriver, type DriverProcess } from '../harness/driver.js';
 import { killS3fsAndUnmountUnder, mountPointsUnder, s3fsPidsUnder } from '../harness/mounts.js';
 import { startS3Server, type S3Server } from '../harness/s3server.js';
+import { waitFor } from '../harness/net.js';
 
 const run = promisify(execFile);
 
@@ -313,5 +315,55 @@ describe('Node service with real s3fs', () => {
     assert.deepEqual(await readdir(outside), []);
     assert.deepEqual(await mountPointsUnder('/'), before);
     assert.deepEqual(await s3fsPidsUnder(d.dir), []);
+  });
+
+  it('after a driver restart: a surviving s3fs is adopted; dead layers are repaired or removed from disk + mount table', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 's3fs-csi-node-restart-'));
+    const args = ['--s3-endpoint', s3.endpoint];
+    let d1: DriverProcess | undefined = await startDriver({ mode: 'node', dir, args });
+    let d2: DriverProcess | undefined;
+    try {
+      const a = await newBucket();
+      const b = await newBucket();
+      const sa = stagingOf(d1, 'restart-a');
+      const sb = stagingOf(d1, 'restart-b');
+      const ta = await targetOf(d1, 'pod-ra', 'pv-ra');
+      const tb = await targetOf(d1, 'pod-rb', 'pv-rb');
+      await stage(d1, a, sa);
+      await publish(d1, a, sa, ta);
+      const pidA = (await s3fsPidsUnder(dir))[0]!;
+      await stage(d1, b, sb);
+      await publish(d1, b, sb, tb);
+      const pidB = (await s3fsPidsUnder(dir)).find((p) => p !== pidA)!;
+      // the driver dies; B's s3fs dies with it (as in a container), A's survives (as on a host)
+      await d1.stop('SIGKILL');
+      process.kill(pidB, 'SIGKILL');
+      d1 = undefined;
+      d2 = await startDriver({ mode: 'node', dir, args });
+      // A: healthy mount from the previous driver -> adopted; a later kill is noticed at once
+      await stage(d2, a, sa);
+      assert.equal((await stats(d2, a, ta)).volume_condition.abnormal, false);
+      process.kill(pidA, 'SIGKILL');
+      await waitFor('supervision to notice the adopted s3fs exit', async () => (await stats(d2!, a, ta, 2000)).volume_condition.abnormal || undefined, 3000);
+      // B: unpublish and unstage work on dead layers without any in-memory state
+      assert.equal((await stats(d2, b, tb)).volume_condition.abnormal, true);
+      await d2.call('Node', 'NodeUnpublishVolume', { volume_id: b, target_path: tb });
+      await d2.call('Node', 'NodeUnstageVolume', { volume_id: b, staging_target_path: sb });
+      assert.equal(existsSync(tb), false);
+      // A: NodeStage repairs the dead staging path, NodePublish the dead target
+      await stage(d2, a, sa);
+      await publish(d2, a, sa, ta);
+      assert.equal((await stats(d2, a, ta)).volume_condition.abnormal, false);
+      await d2.call('Node', 'NodeUnpublishVolume', { volume_id: a, target_path: ta });
+      await d2.call('Node', 'NodeUnstageVolume', { volume_id: a, staging_target_path: sa });
+      assert.deepEqual(await mountPointsUnder(dir), []);
+      assert.deepEqual(await s3fsPidsUnder(dir), []);
+      assert.deepEqual(await passwdFiles(d2), []);
+    } finally {
+      await d1?.stop('SIGKILL');
+      await d2?.stop('SIGKILL');
+      await killS3fsAndUnmountUnder(dir);
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
