@@ -19,6 +19,8 @@ export interface DriverOptions {
   dir?: string;
   /** Wait until GetPluginInfo answers (default true). */
   waitReady?: boolean;
+  /** Command prefix that must exec the driver keeping its pid, e.g. ['unshare', '--mount', ...]. */
+  wrapper?: string[];
 }
 
 export interface DriverProcess {
@@ -59,7 +61,8 @@ export async function startDriver(opts: DriverOptions = {}): Promise<DriverProce
     '--recovery', 'false',
     ...(opts.args ?? []),
   ];
-  const proc = spawn(process.execPath, args, {
+  const wrapper = opts.wrapper ?? [];
+  const proc = spawn(wrapper[0] ?? process.execPath, wrapper.length > 0 ? [...wrapper.slice(1), process.execPath, ...args] : args, {
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -122,12 +125,19 @@ export async function startDriver(opts: DriverOptions = {}): Promise<DriverProce
 
   if (opts.waitReady !== false) {
     try {
-      await waitFor('the driver socket', async () => {
-        if (proc.exitCode !== null) throw new Error(`driver exited with ${proc.exitCode}: ${logs.slice(-5).join('\n')}`);
-        if (!existsSync(socketPath)) return undefined;
-        await driver.call('Identity', 'GetPluginInfo', {}, 2000);
-        return true;
-      }, 20_000, 50);
+      // An early exit fails at once with the driver's last words instead of waiting out the timeout.
+      const died = exited.then((code) => {
+        throw new Error(`driver exited with ${code} before serving:\n${logs.slice(-10).join('\n')}`);
+      });
+      died.catch(() => undefined); // handled by the race below; silences the rejection after a normal stop
+      await Promise.race([
+        died,
+        waitFor('the driver socket', async () => {
+          if (!existsSync(socketPath)) return undefined;
+          await driver.call('Identity', 'GetPluginInfo', {}, 2000);
+          return true;
+        }, 20_000, 50),
+      ]);
     } catch (err) {
       await driver.cleanup();
       throw err;

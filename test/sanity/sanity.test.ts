@@ -4,7 +4,7 @@
 // JUnit reports go to build/sanity/<shape>/junit.xml. Everything started here is stopped, and
 // anything left mounted under the run's directory is unmounted, also when a spec fails.
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -15,6 +15,29 @@ import { failures, runSanity } from '../harness/sanity.js';
 import { startS3Server, type S3Server } from '../harness/s3server.js';
 
 const GiB = 1 << 30;
+
+// Specs may skip only for capabilities the driver does not advertise (README, "Conformance").
+const ALLOWED_SKIPS = [
+  /GroupControllerService not supported/, // no volume group snapshots on S3
+  /Snapshot not supported|CreateSnapshot not supported|DeleteSnapshot not supported|ListSnapshots not supported/,
+  /Volume Cloning not supported/,
+  /ControllerPublishVolume not supported|ControllerUnpublishVolume not supported|Controller Publish, UnpublishVolume not supported/,
+  /ControllerModifyVolume not supported|Modify [vV]olume not supported/,
+  /GetCapacity not supported/,
+  /NodeExpandVolume not supported/,
+];
+// In the split shape the node socket does not offer the Controller service, and csi-sanity asks the
+// node socket's Identity whether it does; two node lifecycle specs skip there (they run in the others).
+const SPLIT_ONLY_SKIPS = [/Controller Service not provided: CreateVolume not supported/];
+
+/** Skipped/pending specs from a csi-sanity JUnit report: [name, message]. */
+async function skippedSpecs(junitFile: string): Promise<[string, string][]> {
+  const xml = await readFile(junitFile, 'utf8');
+  const out: [string, string][] = [];
+  const re = /<testcase name="([^"]*)"[^>]*status="(skipped|pending)"[^>]*>\s*<skipped(?: message="([^"]*)")?/g;
+  for (let m = re.exec(xml); m; m = re.exec(xml)) out.push([m[1]!, m[3] ?? m[2]!]);
+  return out;
+}
 
 interface Shape {
   name: string;
@@ -95,7 +118,15 @@ describe('csi-sanity v5.4.0, full suite', () => {
       console.log(`csi-sanity [${shape.name}]\n${res.summary}`);
       assert.equal(res.failed, 0, failures(res.output));
       assert.equal(res.exitCode, 0, failures(res.output));
-      assert.ok(res.ran > 50, `only ${res.ran} specs ran:\n${res.summary}`);
+      assert.ok(res.ran >= 40, `only ${res.ran} specs ran:\n${res.summary}`);
+      const allowed = shape.split ? [...ALLOWED_SKIPS, ...SPLIT_ONLY_SKIPS] : ALLOWED_SKIPS;
+      const skipped = await skippedSpecs(join(reportDir, 'junit.xml'));
+      assert.equal(skipped.length, res.skipped + res.pending, 'every skipped spec is in the JUnit report');
+      for (const [name, message] of skipped) {
+        // The one pending spec is disabled upstream (csi-test marks ListVolumes pagination PIt).
+        if (message === 'pending' && /ListVolumes pagination/.test(name)) continue;
+        assert.ok(allowed.some((re) => re.test(message)), `unexpected skip: ${name}: ${message}`);
+      }
     });
   }
 });
