@@ -10,6 +10,7 @@ import type { ServiceName } from './csi/proto.js';
 import { createLogger } from './log.js';
 import { checkDirectory, checkFuseDevice, checkS3fsBinary } from './mount/prerequisites.js';
 import { Mounter } from './mount/mounter.js';
+import { startRecovery } from './recovery/index.js';
 import { probeOnce } from './probe/client.js';
 import { startHttp } from './probe/http.js';
 import { socketPathOf } from './config.js';
@@ -30,6 +31,9 @@ async function serve(cfg: Config): Promise<void> {
     driver.addHealthCheck('kubelet-dir', () => checkDirectory(cfg.kubeletDir, 'kubelet directory'));
   }
 
+  // Rebuild lost mounts (start-up, s3fs exits, dead mounts, interval); Probe stays not-ready meanwhile
+  // (started before the socket opens, so no Probe can see ready=true before it).
+  const recovery = mounter && cfg.recovery.enabled ? startRecovery(driver, mounter) : undefined;
   const server = new CsiServer(driver, handlers);
   await server.listen();
   const http = await startHttp(driver);
@@ -40,6 +44,7 @@ async function serve(cfg: Config): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
+    recovery?.stop();
     await server.shutdown(cfg.shutdownTimeoutMs);
     await http?.close();
     log.info('stopped');

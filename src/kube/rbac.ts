@@ -1,0 +1,25 @@
+// The node plugin's Kubernetes permissions, in one place: the reads recovery makes and nothing more.
+// The Helm chart's node ClusterRole must equal this list (its tests compare them), and the recovery
+// integration test runs with a ServiceAccount bound to exactly these rules.
+
+export interface PolicyRule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+}
+
+export const NODE_RBAC_RULES: readonly PolicyRule[] = [
+  // Pods of this node only: listed with the field selector spec.nodeName=<node>. `watch` is granted for
+  // the same query (the API's list+watch pair); a field selector cannot be enforced by RBAC itself.
+  { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
+  // Read one object by name at a time: the claims, volumes and classes of those pods.
+  { apiGroups: [''], resources: ['persistentvolumeclaims', 'persistentvolumes'], verbs: ['get'] },
+  { apiGroups: ['storage.k8s.io'], resources: ['storageclasses'], verbs: ['get'] },
+  // The node-stage/-publish Secret a volume names, by name. Never list: that would expose every Secret.
+  { apiGroups: [''], resources: ['secrets'], verbs: ['get'] },
+];
+
+/** The rule a request needs, as one line for error messages ("get secrets", "list pods"). */
+export function ruleText(verb: string, resource: string, apiGroup = ''): string {
+  return `{apiGroups: ["${apiGroup}"], resources: ["${resource}"], verbs: ["${verb}"]}`;
+}

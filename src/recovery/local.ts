@@ -1,0 +1,93 @@
+// Recovery from what is on this node alone, with no API call: the mounter's record of a staged volume
+// (<state-dir>/volumes/<key>.json: bucket, prefix, endpoint, options — no secrets) plus the volume's
+// passwd file (<runtime-dir>/<key>.passwd) give back exactly the StageSpec it was staged with. Used
+// when an s3fs process dies while the driver runs, when NodeGetVolumeStats or a check finds a dead
+// mount, and at start-up while the API server is unreachable. Credentials read here are those s3fs
+// already used; the API path (executor.ts) rewrites them from the current Secret.
+import { readFile } from 'node:fs/promises';
+import type { Config } from '../config.js';
+import { type MountEntry, type Mounter, type StageResult, type StageSpec, type StagedRecord, isReadOnly, layersAt, readMountTable, stagingKey } from '../mount/index.js';
+import { passwdPath } from '../mount/passwd.js';
+import { Secret } from '../secrets.js';
+import { parseTargetPath } from './kubelet-paths.js';
+
+export class LocalRecoveryError extends Error {}
+
+/** The StageSpec a volume was staged with, from its record and passwd file. */
+export async function localSpec(rec: StagedRecord, cfg: Pick<Config, 'runtimeDir' | 's3'>): Promise<StageSpec> {
+  let text: string;
+  try {
+    text = await readFile(passwdPath(cfg.runtimeDir, stagingKey(rec.stagingPath)), 'utf8');
+  } catch (err) {
+    throw new LocalRecoveryError(`no passwd file for volume ${rec.volumeId} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'}): credentials must come from the API`);
+  }
+  const line = text.split('\n')[0] ?? '';
+  const colon = line.indexOf(':');
+  if (colon <= 0) throw new LocalRecoveryError(`passwd file of volume ${rec.volumeId} is malformed`);
+  return {
+    volumeId: rec.volumeId,
+    stagingPath: rec.stagingPath,
+    bucket: rec.bucket,
+    prefix: rec.prefix,
+    endpoint: rec.endpoint,
+    region: rec.region,
+    pathStyle: cfg.s3.pathStyle,
+    insecureSkipVerify: cfg.s3.insecureSkipVerify,
+    credentials: { accessKeyId: new Secret(line.slice(0, colon)), secretAccessKey: new Secret(line.slice(colon + 1)) },
+    userOptions: [...rec.userOptions],
+    readonly: rec.readonly,
+    mountGroup: rec.mountGroup,
+  };
+}
+
+export interface RebindResult {
+  path: string;
+  result: 'repaired' | 'unchanged' | 'error';
+  message?: string;
+}
+
+/**
+ * Targets still showing one of `oldDevices` (the dead s3fs layers of `stagingPath`) on top, found in
+ * the mount table: binds whose mount did not receive the repair by propagation (a private kubelet
+ * dir). Only kubelet publish targets and paths under the allowed roots are considered.
+ */
+export function staleBinds(table: readonly MountEntry[], stagingPath: string, oldDevices: ReadonlySet<string>, cfg: Pick<Config, 'kubeletDir' | 'allowedRoots' | 'stateDir'>): Array<{ path: string; readonly: boolean }> {
+  const out: Array<{ path: string; readonly: boolean }> = [];
+  const seen = new Set<string>();
+  const allowed = (p: string): boolean => parseTargetPath(cfg.kubeletDir, p) !== undefined || cfg.allowedRoots.some((r) => r !== cfg.kubeletDir && p.startsWith(`${r}/`));
+  for (const m of table) {
+    if (seen.has(m.mountPoint) || m.mountPoint === stagingPath || m.mountPoint.startsWith(`${cfg.stateDir}/`)) continue;
+    if (!oldDevices.has(m.device) || !allowed(m.mountPoint)) continue;
+    seen.add(m.mountPoint);
+    const top = layersAt(table, m.mountPoint).at(-1);
+    if (top && oldDevices.has(top.device)) out.push({ path: m.mountPoint, readonly: isReadOnly(top) });
+  }
+  return out;
+}
+
+/**
+ * Repairs one staged volume from local state under its volume lock: ensureStaged with the recorded
+ * spec (repair, adopt or unchanged), then re-binds every target that still shows a dead layer.
+ */
+export async function repairLocally(mounter: Mounter, cfg: Config, stagingPath: string): Promise<{ stage: StageResult; targets: RebindResult[] }> {
+  const rec = await mounter.recordOf(stagingPath);
+  if (!rec) throw new LocalRecoveryError(`no record of a volume staged at ${stagingPath}`);
+  const spec = await localSpec(rec, cfg);
+  return mounter.withVolumeLock(rec.volumeId, async () => {
+    const before = new Set(layersAt(await readMountTable(), stagingPath).map((m) => m.device));
+    const stage = await mounter.ensureStaged(spec);
+    const targets: RebindResult[] = [];
+    if (stage !== 'repaired') return { stage, targets };
+    const table = await readMountTable();
+    const now = layersAt(table, stagingPath).at(-1)?.device;
+    if (now) before.delete(now);
+    for (const t of staleBinds(table, stagingPath, before, cfg)) {
+      try {
+        targets.push({ path: t.path, result: await mounter.ensurePublished(t.path, stagingPath, t.readonly) === 'unchanged' ? 'unchanged' : 'repaired' });
+      } catch (err) {
+        targets.push({ path: t.path, result: 'error', message: (err as Error).message });
+      }
+    }
+    return { stage, targets };
+  });
+}

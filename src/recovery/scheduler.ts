@@ -1,0 +1,256 @@
+// When recovery runs:
+//   start-up   : a full scan (API discovery -> observe -> plan -> execute) before Probe reports ready;
+//                while the API server is unreachable or RBAC denies a read, the driver stays live and
+//                not ready, repairs what it can from local state, and retries with backoff.
+//   s3fs exit  : the dead volume is repaired from local state at once (no API call); if that is not
+//                possible a full scan is queued.
+//   dead mount : NodeGetVolumeStats found one (mounter event 'dead-mount'): same as an s3fs exit.
+//   interval   : a full scan every --recovery-interval (also catches hung s3fs and lost targets).
+// Scans never overlap: a trigger during a scan queues exactly one more.
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Driver } from '../driver.js';
+import { errorMessage } from '../errors.js';
+import type { KubeReader } from '../kube/client.js';
+import type { Mounter, S3fsExitEvent } from '../mount/index.js';
+import { desiredState } from './cluster.js';
+import { fetchClusterView, forbiddenErrors } from './discovery.js';
+import { type ExecutionReport, executePlan } from './executor.js';
+import { LocalRecoveryError, repairLocally } from './local.js';
+import { observeNode } from './observe.js';
+import { type Plan, plan } from './planner.js';
+
+export type Trigger = 'startup' | 'interval' | 's3fs-exit' | 'dead-mount' | 'manual';
+
+export interface ScanSummary {
+  trigger: Trigger;
+  plan: Plan;
+  report: ExecutionReport;
+  ms: number;
+}
+
+export interface DeadMountEvent {
+  volumeId: string;
+  path: string;
+  /** The staging path, when the mounter knows it. */
+  stagingPath?: string;
+}
+
+const WARNING = 'recovery';
+const MAX_BACKOFF_MS = 5000;
+const LOCAL_RETRY_MAX_MS = 30_000;
+
+export class Recovery {
+  readonly #driver: Driver;
+  readonly #mounter: Mounter;
+  readonly #reader: KubeReader | undefined;
+  #stopped = false;
+  #scanning: Promise<ScanSummary | undefined> | undefined;
+  #queued = false;
+  #timer: NodeJS.Timeout | undefined;
+  /** staging path -> pending local repair timer */
+  readonly #local = new Map<string, NodeJS.Timeout>();
+  readonly #localAttempts = new Map<string, number>();
+  #lastScan: ScanSummary | undefined;
+
+  constructor(driver: Driver, mounter: Mounter, reader: KubeReader | undefined) {
+    this.#driver = driver;
+    this.#mounter = mounter;
+    this.#reader = reader;
+  }
+
+  get lastScan(): ScanSummary | undefined {
+    return this.#lastScan;
+  }
+
+  /** Hooks the events and runs the start-up recovery in the background (Probe: not ready until done). */
+  start(): void {
+    this.#mounter.on('s3fs-exit', (e: S3fsExitEvent) => this.repairSoon(e.stagingPath, 's3fs-exit', 100));
+    this.#mounter.on('dead-mount', (e: DeadMountEvent) => {
+      if (e.stagingPath) this.repairSoon(e.stagingPath, 'dead-mount', 0);
+      else this.trigger('dead-mount');
+    });
+    const done = this.#driver.beginStartupTask('recovery');
+    void this.#startup().finally(() => {
+      done();
+      this.#schedule();
+    });
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    for (const t of this.#local.values()) clearTimeout(t);
+    this.#local.clear();
+  }
+
+  /** Queues a full scan (coalesced with one in progress). */
+  trigger(trigger: Trigger): void {
+    if (this.#stopped) return;
+    if (this.#scanning) {
+      this.#queued = true;
+      return;
+    }
+    void this.scan(trigger).catch(() => undefined);
+  }
+
+  async #startup(): Promise<void> {
+    const log = this.#driver.log;
+    if (!this.#reader) {
+      this.#driver.setWarning(WARNING, 'no Kubernetes API configured (not in a cluster, no --kubeconfig): repairs use on-disk records only');
+      await this.localPass('startup');
+      return;
+    }
+    let delay = 500;
+    let localDone = false;
+    while (!this.#stopped) {
+      try {
+        await this.scan('startup');
+        return;
+      } catch (err) {
+        // Discovery itself failed (pods could not be listed): heal what local state allows, keep trying.
+        log.warn({ err: errorMessage(err), retry_in_ms: delay }, 'start-up recovery cannot read the API; retrying');
+        if (!localDone) {
+          localDone = true;
+          await this.localPass('startup').catch((e: unknown) => log.error({ err: errorMessage(e) }, 'local recovery pass failed'));
+        }
+        await sleep(delay + Math.floor(Math.random() * 200));
+        delay = Math.min(delay * 2, MAX_BACKOFF_MS);
+      }
+    }
+  }
+
+  #schedule(): void {
+    if (this.#stopped) return;
+    const interval = this.#driver.config.recovery.intervalMs;
+    if (interval <= 0) return;
+    this.#timer = setTimeout(() => {
+      void (this.#reader ? this.scan('interval').catch(() => this.localPass('interval')) : this.localPass('interval'))
+        .catch(() => undefined)
+        .finally(() => this.#schedule());
+    }, interval);
+    this.#timer.unref();
+  }
+
+  /**
+   * One full scan. Throws when the pods of this node cannot be listed (nothing can be decided);
+   * partial failures (one claim, one Secret) are reported as warnings and the rest proceeds.
+   */
+  async scan(trigger: Trigger): Promise<ScanSummary | undefined> {
+    if (this.#scanning) {
+      this.#queued = true;
+      return this.#scanning;
+    }
+    const run = this.#scanOnce(trigger);
+    this.#scanning = run;
+    try {
+      return await run;
+    } finally {
+      this.#scanning = undefined;
+      if (this.#queued && !this.#stopped) {
+        this.#queued = false;
+        this.trigger(trigger);
+      }
+    }
+  }
+
+  async #scanOnce(trigger: Trigger): Promise<ScanSummary | undefined> {
+    const driver = this.#driver;
+    const cfg = driver.config;
+    const reader = this.#reader;
+    if (!reader) return undefined;
+    const started = Date.now();
+    const endTimer = driver.metrics.recoveryDuration.startTimer();
+    try {
+      const view = await fetchClusterView(reader, { nodeName: cfg.nodeId, driverName: cfg.driverName, parallelism: Math.max(4, cfg.recovery.parallelism) });
+      const desired = desiredState(view, { nodeName: cfg.nodeId, driverName: cfg.driverName, kubeletDir: cfg.kubeletDir });
+      const facts = await observeNode(this.#mounter, {
+        kubeletDir: cfg.kubeletDir,
+        driverName: cfg.driverName,
+        stagingPaths: desired.volumes.map((v) => v.stagingPath),
+        targetPaths: desired.volumes.flatMap((v) => v.targets.map((t) => t.path)),
+        parallelism: Math.max(4, cfg.recovery.parallelism * 2),
+      });
+      const p = plan(desired, facts);
+      for (const s of p.skipped) {
+        if (s.warn) driver.log.warn({ subject: s.subject, reason: s.reason }, 'recovery skipped');
+        else driver.log.debug({ subject: s.subject, reason: s.reason }, 'recovery skipped');
+      }
+      const report = await executePlan(p, { driver, mounter: this.#mounter, reader });
+      const problems = [...forbiddenErrors(view.failures).map((e) => e.message), ...view.errors.filter((e) => !forbiddenErrors(view.failures).some((f) => f.message === e)), ...report.problems];
+      const unique = [...new Set(problems)];
+      driver.setWarning(WARNING, unique.length ? unique.slice(0, 3).join('; ') + (unique.length > 3 ? ` (+${unique.length - 3} more)` : '') : undefined);
+      const result = report.failed > 0 || unique.length > 0 ? 'partial' : 'ok';
+      driver.metrics.recoveryRuns.inc({ trigger, result });
+      const ms = Date.now() - started;
+      driver.log.info({
+        trigger, ms, volumes: desired.volumes.length, healthy: p.healthy.length, acted: p.volumes.length,
+        repaired: report.repaired, failed: report.failed, orphans: p.orphans.length, api_calls: reader.calls,
+      }, 'recovery scan done');
+      const summary = { trigger, plan: p, report, ms };
+      this.#lastScan = summary;
+      return summary;
+    } catch (err) {
+      driver.metrics.recoveryRuns.inc({ trigger, result: 'error' });
+      driver.setWarning(WARNING, errorMessage(err));
+      throw err;
+    } finally {
+      endTimer();
+    }
+  }
+
+  /** Repairs every recorded volume whose staging mount is dead from local state (no API). */
+  async localPass(trigger: Trigger): Promise<number> {
+    const driver = this.#driver;
+    let repaired = 0;
+    for (const rec of await this.#mounter.staged()) {
+      const h = await this.#mounter.checkPath(rec.stagingPath);
+      const supervised = this.#mounter.volumeCondition(rec.stagingPath)?.abnormal === false;
+      if (h.state === 'healthy' && supervised) continue;
+      if (h.state === 'not-mounted' || h.state === 'missing') continue; // kubelet stages it again when needed
+      if (await this.#repairOne(rec.stagingPath, trigger)) repaired++;
+    }
+    driver.metrics.recoveryRuns.inc({ trigger, result: 'local' });
+    return repaired;
+  }
+
+  /** Local repair of one staging path, soon; retried with backoff while it fails. */
+  repairSoon(stagingPath: string, trigger: Trigger, delayMs: number): void {
+    if (this.#stopped || this.#local.has(stagingPath)) return;
+    const t = setTimeout(() => {
+      void this.#repairOne(stagingPath, trigger).then((ok) => {
+        this.#local.delete(stagingPath);
+        if (ok) {
+          this.#localAttempts.delete(stagingPath);
+          return;
+        }
+        const n = (this.#localAttempts.get(stagingPath) ?? 0) + 1;
+        this.#localAttempts.set(stagingPath, n);
+        if (n <= 20) this.repairSoon(stagingPath, trigger, Math.min(LOCAL_RETRY_MAX_MS, 500 * 2 ** n));
+      });
+    }, delayMs);
+    t.unref();
+    this.#local.set(stagingPath, t);
+  }
+
+  async #repairOne(stagingPath: string, trigger: Trigger): Promise<boolean> {
+    const driver = this.#driver;
+    const started = Date.now();
+    try {
+      const rec = await this.#mounter.recordOf(stagingPath);
+      if (!rec) return true; // unstaged meanwhile: nothing to do
+      const r = await repairLocally(this.#mounter, driver.config, stagingPath);
+      driver.metrics.recoveryActions.inc({ action: r.stage === 'repaired' ? 'repair' : r.stage, result: 'ok' });
+      for (const t of r.targets) driver.metrics.recoveryActions.inc({ action: 'republish', result: t.result === 'error' ? 'error' : 'ok' });
+      driver.log.info({ trigger, volume_id: rec.volumeId, staging_target_path: stagingPath, result: r.stage, targets: r.targets, ms: Date.now() - started }, 'local recovery done');
+      return r.targets.every((t) => t.result !== 'error');
+    } catch (err) {
+      driver.metrics.recoveryActions.inc({ action: 'repair', result: 'error' });
+      driver.log.error({ trigger, staging_target_path: stagingPath, err: errorMessage(err) }, 'local recovery failed');
+      if (err instanceof LocalRecoveryError && this.#reader) {
+        this.trigger(trigger);
+        return true; // the full scan takes over
+      }
+      return false;
+    }
+  }
+}
