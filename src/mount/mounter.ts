@@ -153,6 +153,7 @@ export class Mounter extends EventEmitter {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOTEMPTY' || code === 'ENOTDIR') throw failedPrecondition(`${target} is not mounted and is not an empty directory; not removing it`);
+      if (code === 'ENOTEMPTY' || code === 'ENOTDIR') throw failedPrecondition(`${target} is not mounted by the driver and is not an empty directory (${code}); refusing to delete it`);
       if (code !== 'ENOENT') throw internal(`cannot remove ${target}: ${code ?? (err as Error).message}`);
     }
   }

@@ -104,7 +104,7 @@ describe('path syntax', () => {
   });
   it('rejects relative, "..", ".", "//", outside and the root itself', () => {
     for (const p of ['', 'rel/x', '/etc', '/var/lib/kubelet', '/var/lib/kubelet/../x', '/var/lib/kubelet/a/./b', '/var/lib/kubelet//a',
-      '/var/lib/kubeletX/a', '/tmp/extra/../../etc', '/var/lib/kubelet/a\0b']) {
+      '/var/lib/kubeletX/a', '/tmp/extra/../../etc', '/var/lib/kubelet/a\0b', `/var/lib/kubelet/${'x'.repeat(256)}`]) {
       invalid(() => checkPathSyntax(p, roots, 'p'));
     }
   });
