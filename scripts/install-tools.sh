@@ -3,7 +3,7 @@
 # sources this project may reach (Debian apt, the npm registry, the Go module proxy). Each tool is
 # cached under $TOOLS_DIR keyed by its version, so the second run only checks that files exist.
 #
-#   scripts/install-tools.sh [node] [apt] [s3] [sanity] [kube] [helm] [peers]   (default: all but peers)
+#   scripts/install-tools.sh [node] [apt] [s3] [sanity] [kube] [helm] [chart] [peers]   (default: all but peers)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,6 +18,11 @@ KUBE_VERSION=v1.34.4
 ETCD_VERSION=v3.6.14
 LIVENESSPROBE_COMMIT=d2d15a5e8217cc9f8680821ee649b6a051b38d96 # v2.19.0
 GRPCURL_VERSION=v1.9.3
+BUILDKIT_VERSION=v0.34.2 # tools/dockerfile-lint: BuildKit's Dockerfile linter
+PROVISIONER_VERSION=v6.3.0
+# The chart deploys csi-resizer v2.2.1; the module proxy refuses that version (403), v2.2.0 is the
+# nearest it serves and its RBAC example is what the chart test compares against.
+RESIZER_RBAC_VERSION=v2.2.0
 LIVENESSPROBE_STANDIN=standin-csi-lib-utils-v0.25.0
 
 log() { printf '[install-tools] %s\n' "$*" >&2; }
@@ -41,6 +46,18 @@ go_module_tool() {
   mkdir -p "$dir"
   (cd "$here/$moddir" && go build -o "$dir/$name.tmp" "$pkg") || return 1
   mv "$dir/$name.tmp" "$dir/$name"
+}
+
+# sidecar_rbac NAME MODULE VERSION: the sidecar's own deploy/kubernetes/rbac.yaml, taken from its
+# Go module (the proxy serves the whole repository tree), for the chart's RBAC test.
+sidecar_rbac() {
+  local name=$1 module=$2 version=$3 dest="$TOOLS_DIR/sidecar-rbac/$1-$3.yaml" dir
+  if [ -s "$dest" ]; then return; fi
+  log "fetching $module@$version deploy/kubernetes/rbac.yaml"
+  mkdir -p "$TOOLS_DIR/sidecar-rbac"
+  dir=$(cd "$TOOLS_DIR" && GOFLAGS=-mod=mod go mod download -json "$module@$version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [ -n "$dir" ] && [ -f "$dir/deploy/kubernetes/rbac.yaml" ] || { log "no rbac.yaml in $module@$version"; return 1; }
+  cp "$dir/deploy/kubernetes/rbac.yaml" "$dest.tmp" && mv "$dest.tmp" "$dest"
 }
 
 install_node() {
@@ -67,7 +84,7 @@ install_apt() {
 }
 
 want=("$@")
-[ ${#want[@]} -gt 0 ] || want=(node apt s3 sanity helm kube)
+[ ${#want[@]} -gt 0 ] || want=(node apt s3 sanity helm chart kube)
 for w in "${want[@]}"; do
   case $w in
     node) install_node ;;
@@ -75,6 +92,12 @@ for w in "${want[@]}"; do
     s3) go_tool versitygw "$VERSITYGW_VERSION" "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION" ;;
     sanity) go_tool csi-sanity "$CSI_SANITY_VERSION" "github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity@$CSI_SANITY_VERSION" ;;
     helm) go_tool helm "$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" ;;
+    chart)
+      # What the chart and Dockerfile tests compare against / run (test/integration/chart*.test.ts).
+      go_module_tool dockerfile-lint "$BUILDKIT_VERSION" tools/dockerfile-lint .
+      sidecar_rbac csi-provisioner github.com/kubernetes-csi/external-provisioner/v6 "$PROVISIONER_VERSION"
+      sidecar_rbac csi-resizer github.com/kubernetes-csi/external-resizer/v2 "$RESIZER_RBAC_VERSION"
+      ;;
     kube)
       go_module_tool etcd "$ETCD_VERSION" tools/etcd go.etcd.io/etcd/server/v3
       go_module_tool kube-apiserver "$KUBE_VERSION" tools/kube k8s.io/kubernetes/cmd/kube-apiserver
@@ -104,4 +127,6 @@ export ETCD_BIN="$TOOLS_DIR/etcd-$ETCD_VERSION/etcd"
 export LIVENESSPROBE_BIN="$TOOLS_DIR/livenessprobe-v2.19.0/livenessprobe"
 export LIVENESSPROBE_STANDIN_BIN="$TOOLS_DIR/livenessprobe-$LIVENESSPROBE_STANDIN/livenessprobe"
 export GRPCURL_BIN="$TOOLS_DIR/grpcurl-$GRPCURL_VERSION/grpcurl"
+export DOCKERFILE_LINT_BIN="$TOOLS_DIR/dockerfile-lint-$BUILDKIT_VERSION/dockerfile-lint"
+export SIDECAR_RBAC_DIR="$TOOLS_DIR/sidecar-rbac"
 EOF

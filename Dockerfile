@@ -1,0 +1,66 @@
+# syntax=docker/dockerfile:1
+# check=error=true;experimental=all
+#
+# s3fs-csi image: one image for both roles. The controller runs as the non-root user below; the node
+# plugin needs root and privilege (FUSE and propagated bind mounts), which the Helm chart grants per
+# container (runAsUser: 0, privileged: true). Build: `make image` (docker or podman).
+
+# NODE_IMAGE is the base of every stage: Node.js 24 LTS on Debian bookworm, slim.
+ARG NODE_IMAGE=node:24-bookworm-slim
+
+# build compiles the TypeScript sources; dev dependencies live only in this stage.
+FROM ${NODE_IMAGE} AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+# --ignore-scripts: no dependency needs an install script (no native modules).
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+RUN npm run build
+
+# deps installs the production dependencies only.
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+    && npm cache clean --force
+
+# The runtime stage: compiled output, production dependencies, s3fs and fuse3.
+FROM ${NODE_IMAGE}
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="s3fs-csi" \
+      org.opencontainers.image.description="Kubernetes CSI driver mounting S3 buckets with s3fs-fuse" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.base.name="docker.io/library/node:24-bookworm-slim"
+
+# s3fs + fuse3 (fusermount3) mount the buckets; mount/umount and stat (util-linux, coreutils) bind and
+# check them; tini is PID 1 (see ENTRYPOINT); ca-certificates for HTTPS endpoints.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends s3fs fuse3 mount coreutils tini ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
+
+# The controller's identity (the chart's controller runs as 65532:65532 with a read-only root).
+RUN groupadd --system --gid 65532 s3fs-csi \
+    && useradd --system --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent \
+       --shell /usr/sbin/nologin s3fs-csi
+
+WORKDIR /app
+ENV NODE_ENV=production
+COPY --from=deps /app/node_modules ./node_modules
+COPY --from=build /src/dist/src ./dist/src
+COPY package.json ./
+COPY proto ./proto
+COPY bin ./bin
+# `s3fs-csi` on PATH: the entrypoint and the exec probe (`s3fs-csi probe`) both use it.
+RUN ln -s /app/bin/s3fs-csi /usr/local/bin/s3fs-csi
+
+USER 65532:65532
+# tini as PID 1: it forwards SIGTERM to the driver (which drains in-flight calls itself) and reaps
+# the orphans a mount driver leaves behind (killed `stat`/`umount` helpers, exited s3fs children),
+# which node as PID 1 would not reap. Only the driver gets the signal, not its s3fs children: the
+# driver decides how they stop.
+ENTRYPOINT ["/usr/bin/tini", "--", "s3fs-csi"]
+CMD ["--help"]
