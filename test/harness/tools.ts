@@ -16,6 +16,9 @@ export const tools = {
   helm: tool('HELM_BIN', 'helm-v3.21.4/helm'),
   kubeApiserver: tool('KUBE_APISERVER_BIN', 'kube-apiserver-v1.34.4/kube-apiserver'),
   etcd: tool('ETCD_BIN', 'etcd-v3.6.14/etcd'),
+  dockerfileLint: tool('DOCKERFILE_LINT_BIN', 'dockerfile-lint-v0.34.2/dockerfile-lint'),
+  /** The sidecars' own deploy/kubernetes/rbac.yaml files (scripts/install-tools.sh chart). */
+  sidecarRbacDir: tool('SIDECAR_RBAC_DIR', 'sidecar-rbac'),
 };
 
 export function requireTool(path: string): string {
