@@ -45,8 +45,8 @@ interface Variant {
 }
 
 export async function datapathSection(ctx: BenchContext): Promise<SectionResult> {
-  const mib = ctx.pick(1024, 128, 8);
-  const files = ctx.pick(1000, 200, 10);
+  const mib = ctx.pick(1024, 64, 8);
+  const files = ctx.pick(1000, 100, 10);
   const reps = ctx.pick(3, 1, 1);
   const variantReps = ctx.pick(2, 1, 1);
   const variants: Variant[] = ctx.settings.smoke ? [] : [
