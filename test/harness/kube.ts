@@ -175,6 +175,8 @@ export async function startKube(): Promise<KubeCluster> {
       '--service-cluster-ip-range', '10.0.0.0/24',
       '--cert-dir', join(dir, 'apiserver-certs'),
       '--storage-media-type', 'application/json',
+      // As on every real cluster that runs CSI node plugins (kubeadm sets it too): privileged pods allowed.
+      '--allow-privileged=true',
       '--v', '1',
     ];
     const startApiServer = async (): Promise<void> => {
