@@ -54,14 +54,15 @@ export async function startProxy(target: { host?: string; port: number }, port =
     }
     const upstream = connect(target.port, host);
     track(upstream);
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
     if (m === 'pass') {
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
       client.pipe(upstream);
       upstream.pipe(client);
       return;
     }
-    // delay: forward each chunk after delayMs, keeping order per direction.
+    // delay: forward each chunk after delayMs, keeping order per direction; a side that closes
+    // closes the other only after what it sent has been delivered.
     const relay = (from: Socket, to: Socket): void => {
       let chain = Promise.resolve();
       from.on('data', (chunk: Buffer) => {
@@ -70,7 +71,7 @@ export async function startProxy(target: { host?: string; port: number }, port =
           if (!to.destroyed) to.write(chunk);
         });
       });
-      from.on('end', () => void chain.then(() => to.end()));
+      from.on('close', () => void chain.then(() => to.end()));
     };
     relay(client, upstream);
     relay(upstream, client);
@@ -111,6 +112,8 @@ export async function startProxy(target: { host?: string; port: number }, port =
       const wasRefusing = mode === 'refuse';
       mode = next;
       dropConnections();
+      // Let clients see the close of their pooled connections before the next request.
+      await sleep(100);
       if (next === 'refuse') {
         await unlisten();
       } else if (wasRefusing) {
