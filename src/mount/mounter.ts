@@ -316,5 +316,10 @@ function s3fsFailure(what: string, lines: readonly string[]): CsiError {
   if (/invalid credentials|AccessDenied|SignatureDoesNotMatch|InvalidAccessKeyId|403/i.test(text)) return permissionDenied(msg);
   if (/bucket or key not found|NoSuchBucket|404/i.test(text)) return notFound(msg);
   if (/unable to connect|Could not resolve|Connection refused|timed out/i.test(text)) return unavailable(msg);
+  // The node cannot mount at all (Probe says the same): no s3fs binary, no usable /dev/fuse.
+  if (/failed to open \/dev\/fuse|fuse: device not found|Command failed with (ENOENT|EACCES)/i.test(`${what}\n${text}`)) return failedPrecondition(msg);
+  // s3fs mounted but never answered: its start-up bucket check is waiting on an S3 server that is
+  // down, hanging or answering 5xx.
+  if (/\(hung\)|response code 5\d\d|SlowDown|ServiceUnavailable|Couldn't connect/i.test(`${what}\n${text}`)) return unavailable(msg);
   return internal(msg);
 }

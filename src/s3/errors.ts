@@ -16,7 +16,8 @@ const NETWORK_CODES = new Set([
   'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET', 'EPROTO', 'CERT_HAS_EXPIRED', 'DEPTH_ZERO_SELF_SIGNED_CERT',
   'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
-const AUTH_NAMES = new Set(['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'InvalidToken', 'TokenRefreshRequired', 'AuthorizationHeaderMalformed']);
+// XAdminUserNotFound: versitygw's answer to an unknown access key (AWS says InvalidAccessKeyId).
+const AUTH_NAMES = new Set(['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'InvalidToken', 'TokenRefreshRequired', 'AuthorizationHeaderMalformed', 'XAdminUserNotFound']);
 const THROTTLE_NAMES = new Set(['SlowDown', 'Throttling', 'ThrottlingException', 'RequestLimitExceeded', 'TooManyRequests', 'ServiceUnavailable', 'RequestTimeout', 'TimeoutError', 'RequestTimeTooSkewed']);
 
 function shape(err: unknown): SdkErrorShape {
@@ -90,5 +91,8 @@ export function s3Error(err: unknown, what: string, signal?: AbortSignal): CsiEr
     return new CsiError(Code.UNAVAILABLE, `S3 unavailable while trying to ${what}: ${detail}`, { cause: err });
   }
   if (isNotFound(err)) return new CsiError(Code.NOT_FOUND, `cannot ${what}: ${detail}`, { cause: err });
+  // A bare 400 (HEAD answers have no body) is the server refusing what the caller configured,
+  // most often a region that does not match the endpoint.
+  if (status === 400 && (name === 'Unknown' || e.message === 'UnknownError')) return new CsiError(Code.INVALID_ARGUMENT, `S3 rejected the request while trying to ${what}: ${detail} (check the region and endpoint)`, { cause: err });
   return new CsiError(Code.INTERNAL, `S3 ${what} failed: ${detail}`, { cause: err });
 }
