@@ -10,12 +10,12 @@ NODE := $(TOOLS_DIR)/node-24/bin/node
 TEST_FLAGS ?= --test-concurrency=1 --test-timeout=1200000
 TESTS ?= dist/test/
 
-.PHONY: all setup tools deps build test unit sanity run clean bench
+.PHONY: all setup tools deps build test unit sanity run clean bench image chart-lint chart-test
 
 all: build
 
 tools:
-	scripts/install-tools.sh node apt s3 sanity helm kube
+	scripts/install-tools.sh node apt s3 sanity helm chart kube
 
 # Dependencies from package-lock.json, installed by the machine's npm running on Node 24 (first on PATH).
 node_modules/.installed: package.json package-lock.json | tools
@@ -51,3 +51,26 @@ clean:
 bench: setup build
 	scripts/install-tools.sh peers
 	$(NODE) dist/bench/run.js $(if $(filter 1 true yes,$(QUICK)),--quick) $(if $(ONLY),--only $(ONLY))
+
+# --- packaging (docs/packaging.md) ------------------------------------------------------------------
+HELM := $(TOOLS_DIR)/helm-v3.21.4/helm
+DOCKERFILE_LINT := $(TOOLS_DIR)/dockerfile-lint-v0.34.2/dockerfile-lint
+IMAGE ?= ghcr.io/s3fs-csi/s3fs-csi
+IMAGE_TAG ?= $(shell sed -n 's/^  "version": "\(.*\)",$$/\1/p' package.json)
+CONTAINER_ENGINE ?= $(shell command -v docker || command -v podman)
+
+# The container image (needs docker or podman, which the test machine lacks; chart-lint lints the Dockerfile).
+image:
+	@test -n "$(CONTAINER_ENGINE)" || { echo "make image: needs docker or podman (CONTAINER_ENGINE=...)" >&2; exit 1; }
+	@$(CONTAINER_ENGINE) info >/dev/null 2>&1 || { echo "make image: $(CONTAINER_ENGINE) cannot reach a daemon/engine to build with" >&2; exit 1; }
+	$(CONTAINER_ENGINE) build --build-arg VERSION=$(IMAGE_TAG) --build-arg REVISION=$$(git rev-parse HEAD) -t $(IMAGE):$(IMAGE_TAG) .
+
+# helm lint --strict on the chart and BuildKit's linter on the Dockerfile.
+chart-lint:
+	scripts/install-tools.sh helm chart
+	$(HELM) lint --strict charts/s3fs-csi
+	$(DOCKERFILE_LINT) Dockerfile
+
+# The chart and image tests only (they are part of `make test` too): render, RBAC, server-side dry run, image.
+chart-test: setup build
+	$(NODE) --test $(TEST_FLAGS) dist/test/integration/chart.test.js dist/test/integration/chart-rbac.test.js dist/test/integration/chart-dryrun.test.js dist/test/integration/chart-image.test.js
