@@ -13,6 +13,7 @@ import type { Config } from '../../src/config.js';
 import { parseParameters } from '../../src/csi/controller-params.js';
 import { parseVolumeId } from '../../src/s3/volume-id.js';
 import { VALUE_SETS, chartDir, lint, objectsOf, only, parseManifests, render, template } from '../harness/chart.js';
+import { startDriver } from '../harness/driver.js';
 
 const container = (spec: { template: { spec?: { containers: V1Container[] } } }, name: string): V1Container => {
   const c = spec.template.spec?.containers.find((x) => x.name === name);
@@ -88,6 +89,15 @@ describe('helm chart: defaults', () => {
     assert.deepEqual(d.spec, {
       attachRequired: false, podInfoOnMount: true, fsGroupPolicy: 'File', requiresRepublish: true, volumeLifecycleModes: ['Persistent'],
     });
+  });
+
+  it('CSIDriver choices match the real node plugin: VOLUME_MOUNT_GROUP, so File delegates fsGroup to the driver', async (t) => {
+    const node = await startDriver({ mode: 'node' });
+    t.after(() => node.cleanup());
+    const caps = await node.call<{ capabilities: { rpc?: { type: string } }[] }>('Node', 'NodeGetCapabilities');
+    const types = caps.capabilities.map((c) => c.rpc?.type);
+    assert.ok(types.includes('VOLUME_MOUNT_GROUP'), 'fsGroupPolicy File relies on VOLUME_MOUNT_GROUP, else kubelet would chown the bucket');
+    assert.ok(types.includes('STAGE_UNSTAGE_VOLUME'));
   });
 
   it('node DaemonSet: privileged root driver with /dev/fuse, kubelet dir Bidirectional, registrar, probes as the kubernetes-csi docs recommend', async () => {
