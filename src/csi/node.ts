@@ -104,6 +104,8 @@ export function nodeService(driver: Driver, mounter: Mounter): ServiceHandlers {
 
       const supervision = mounter.volumeCondition(rec.stagingPath);
       const health = await mounter.checkPath(path, table);
+      // A dead mount found by kubelet's periodic stats call: recovery repairs it (src/recovery/).
+      if (health.state === 'stale' || health.state === 'hung') mounter.emit('dead-mount', { volumeId, path, stagingPath: rec.stagingPath });
       const usage: VolumeUsage[] = [];
       if (health.state === 'healthy' && health.fs) {
         const f = health.fs;

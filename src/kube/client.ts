@@ -44,7 +44,10 @@ export interface KubeAccessOptions {
 export function loadKubeConfig(kubeconfig?: string): KubeConfig {
   const kc = new KubeConfig();
   if (kubeconfig) kc.loadFromFile(kubeconfig);
-  else kc.loadFromCluster();
+  else if (!process.env.KUBERNETES_SERVICE_HOST || !process.env.KUBERNETES_SERVICE_PORT) {
+    // loadFromCluster() would happily build "https://undefined:undefined" outside a cluster.
+    throw new KubeError('other', 'not running in a cluster (KUBERNETES_SERVICE_HOST/PORT unset) and no --kubeconfig given');
+  } else kc.loadFromCluster();
   if (!kc.getCurrentCluster()) throw new KubeError('other', kubeconfig ? `kubeconfig ${kubeconfig} names no cluster` : 'no in-cluster configuration');
   return kc;
 }

@@ -27,7 +27,9 @@ export async function startHttp(driver: Driver): Promise<FastifyInstance | undef
     if (!result.healthy) return reply.code(500).type('text/plain').send(result.reason);
     if (!result.ready) {
       const pending = driver.pendingStartupTasks.join(', ');
-      return reply.code(500).type('text/plain').send(`driver responded but is not ready (${pending || 'starting'})`);
+      // Say why start-up is stuck (e.g. "recovery: API server unreachable ...").
+      const why = driver.warnings.length ? `: ${driver.warnings.join('; ')}` : '';
+      return reply.code(500).type('text/plain').send(`driver responded but is not ready (${pending || 'starting'})${why}`);
     }
     const warnings = driver.warnings;
     return reply.type('text/plain').send(warnings.length ? `ok (warnings: ${warnings.join('; ')})` : 'ok');

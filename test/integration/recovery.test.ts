@@ -101,6 +101,7 @@ describe('recovery after a driver restart (3 namespaces, 2 StorageClasses, 10 PV
     assert.equal((await s3fsPidsUnder(world.base)).length, 10, 'exactly one new s3fs per volume');
     const scan = d.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'recovery scan done' && l.trigger === 'startup');
     assert.ok(scan, 'start-up scan logged');
+    process.stdout.write(`# recovery: start-up scan ${String(scan.ms)} ms, ${String(scan.api_calls)} API calls\n`);
     assert.equal(scan.repaired, 10);
     assert.equal(scan.failed, 0);
     const metrics = (await d.http('/metrics')).body;
@@ -141,15 +142,7 @@ describe('recovery after a driver restart (3 namespaces, 2 StorageClasses, 10 PV
     try {
       const victim = here()[0];
       assert.ok(victim);
-      const pids = await s3fsPidsUnder(world.base);
-      // The s3fs of the victim's volume: its backing dir is the one bound under the staging path.
-      const { readMountTable, layersAt } = await import('../../src/mount/index.js');
-      const table = await readMountTable();
-      const top = layersAt(table, victim.volume.stagingPath).at(-1);
-      const backing = table.find((m) => m.device === top?.device && m.mountPoint.startsWith(join(world.base, 'state')))?.mountPoint;
-      assert.ok(backing, 'backing dir of the victim');
-      const pid = pids.find((x) => cmdline(x).includes(backing));
-      assert.ok(pid, 's3fs of the victim');
+      const pid = await s3fsOf(victim.volume.stagingPath);
       const started = Date.now();
       process.kill(pid, 'SIGKILL');
       await waitFor('victim dead', async () => ((await readIn(undefined, join(victim.target, 'hello.txt'))).ok ? undefined : true), 5000, 20).catch(() => undefined);
@@ -159,6 +152,31 @@ describe('recovery after a driver restart (3 namespaces, 2 StorageClasses, 10 PV
     } finally {
       await world.kube.startApiServer();
     }
+  });
+
+  it('a hung s3fs (SIGSTOP) found by NodeGetVolumeStats is replaced within 15 s', async () => {
+    const victim = here()[1];
+    assert.ok(victim);
+    const pid = await s3fsOf(victim.volume.stagingPath);
+    const d = world.driver;
+    assert.ok(d);
+    const started = Date.now();
+    process.kill(pid, 'SIGSTOP');
+    try {
+      const stats = await d.call<{ volume_condition: { abnormal: boolean; message: string } }>('Node', 'NodeGetVolumeStats', { volume_id: victim.volume.handle, volume_path: victim.target }, 15_000);
+      assert.equal(stats.volume_condition.abnormal, true, stats.volume_condition.message);
+      // stats (2 s deadline) + the mounter's own check (2 s) + SIGTERM grace before SIGKILL (5 s) + s3fs start
+      await waitFor('hung volume readable again', async () => ((await readIn(undefined, join(victim.target, 'hello.txt'))).ok ? true : undefined), 15_000, 100);
+      process.stdout.write(`# recovery: hung s3fs -> readable again in ${Date.now() - started} ms (found by NodeGetVolumeStats)\n`);
+      assert.ok(!existsSync(`/proc/${pid}`) || readFileSync(`/proc/${pid}/stat`, 'utf8').split(' ')[2] === 'Z', 'the hung s3fs was stopped');
+    } finally {
+      try {
+        process.kill(pid, 'SIGCONT');
+      } catch {
+        // gone
+      }
+    }
+    await allReadable(5000);
   });
 
   it('API server down at start: live, not ready, repaired within 10 s of the API coming back', async () => {
@@ -173,7 +191,7 @@ describe('recovery after a driver restart (3 namespaces, 2 StorageClasses, 10 PV
     assert.equal(health.status, 200, health.body);
     const ready = await d.http('/readyz');
     assert.equal(ready.status, 500, ready.body);
-    assert.match(ready.body, /not ready/);
+    assert.match(ready.body, /not ready \(recovery\): recovery: API server unreachable/);
     const probe = await d.call<{ ready: { value: boolean } }>('Identity', 'Probe', {});
     assert.equal(probe.ready.value, false);
     assert.ok(d.logs.some((l) => /start-up recovery cannot read the API/.test(l)), 'the outage is logged');
@@ -226,4 +244,16 @@ function cmdline(pid: number): string {
   } catch {
     return '';
   }
+}
+
+/** The pid of the s3fs serving a staging path now (its backing dir is what is bound there). */
+async function s3fsOf(stagingPath: string): Promise<number> {
+  const { readMountTable, layersAt } = await import('../../src/mount/index.js');
+  const table = await readMountTable();
+  const top = layersAt(table, stagingPath).at(-1);
+  const backing = table.find((m) => m.device === top?.device && m.mountPoint.startsWith(join(world.base, 'state')))?.mountPoint;
+  assert.ok(backing, `backing dir of ${stagingPath}`);
+  const pid = (await s3fsPidsUnder(world.base)).find((x) => cmdline(x).split('\0').includes(backing));
+  assert.ok(pid, `s3fs of ${stagingPath}`);
+  return pid;
 }
