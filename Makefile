@@ -68,7 +68,7 @@ image:
 # helm lint --strict on the chart and BuildKit's linter on the Dockerfile.
 chart-lint:
 	scripts/install-tools.sh helm chart
-	$(HELM) lint --strict charts/s3fs-csi
+	$(HELM) lint --strict --kube-version 1.34.4 charts/s3fs-csi
 	$(DOCKERFILE_LINT) Dockerfile
 
 # The chart and image tests only (they are part of `make test` too): render, RBAC, server-side dry run, image.

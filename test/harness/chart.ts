@@ -21,7 +21,10 @@ export interface HelmResult {
 export function helm(args: string[], timeoutMs = 60_000): Promise<HelmResult> {
   const bin = requireTool(tools.helm);
   return new Promise((resolve) => {
-    execFile(bin, args, { timeout: timeoutMs, maxBuffer: 32 * 1024 * 1024, env: { ...process.env, HELM_CACHE_HOME: join(tmpdir(), 's3fs-csi-helm-cache') } }, (err, stdout, stderr) => {
+    // Helm's own cache/config/data under tmp: tests never touch the user's ~/.config/helm.
+    const home = join(tmpdir(), 's3fs-csi-helm');
+    const env = { ...process.env, HELM_CACHE_HOME: join(home, 'cache'), HELM_CONFIG_HOME: join(home, 'config'), HELM_DATA_HOME: join(home, 'data') };
+    execFile(bin, args, { timeout: timeoutMs, maxBuffer: 32 * 1024 * 1024, env }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
       resolve({ code, stdout, stderr });
     });
@@ -43,13 +46,15 @@ async function withValues<T>(values: object, fn: (file: string) => Promise<T>): 
 export interface RenderOptions {
   release?: string;
   namespace?: string;
+  /** The cluster version helm renders for (default KUBE_VERSION). */
+  kubeVersion?: string;
 }
 
 /** `helm template` as the raw result (for failure tests). */
 export function template(values: object, opts: RenderOptions = {}): Promise<HelmResult> {
   return withValues(values, (file) => helm([
     'template', opts.release ?? 's3fs-csi', chartDir, '--namespace', opts.namespace ?? 'kube-system',
-    '--kube-version', KUBE_VERSION, '-f', file,
+    '--kube-version', opts.kubeVersion ?? KUBE_VERSION, '-f', file,
   ]));
 }
 
@@ -60,8 +65,16 @@ export async function render(values: object, opts: RenderOptions = {}): Promise<
   return parseManifests(r.stdout);
 }
 
+/** `helm install`/`helm upgrade --install` of the chart against a real API server (kubeconfig file). */
+export function upgradeInstall(values: object, opts: { release: string; namespace: string; kubeconfig: string }): Promise<HelmResult> {
+  return withValues(values, (file) => helm([
+    'upgrade', '--install', opts.release, chartDir, '--namespace', opts.namespace, '--kubeconfig', opts.kubeconfig, '-f', file, '--timeout', '60s',
+  ], 120_000));
+}
+
 export function lint(values: object): Promise<HelmResult> {
-  return withValues(values, (file) => helm(['lint', '--strict', chartDir, '-f', file]));
+  // --kube-version: a helm built from source without a version stamp would assume v1.20.
+  return withValues(values, (file) => helm(['lint', '--strict', chartDir, '--kube-version', KUBE_VERSION, '-f', file]));
 }
 
 /** Plain objects (loadAllYaml builds the client's model classes; tests compare plain data). */

@@ -7,7 +7,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ApiException, type KubernetesObject } from '@kubernetes/client-node';
-import { VALUE_SETS, chartDir, parseManifests, render } from '../harness/chart.js';
+import { VALUE_SETS, chartDir, helm, parseManifests, render, upgradeInstall } from '../harness/chart.js';
 import { type KubeCluster, startKube } from '../harness/kube.js';
 
 let kube: KubeCluster;
@@ -128,4 +128,29 @@ describe('chart upgrades: from an installed release to every value set', () => {
     });
   }
 
+});
+
+describe('helm itself against the real API server: install, upgrade through every value set, NOTES', () => {
+  const namespace = 'helm-release';
+  const release = 'real';
+  const base = { driverName: 'helm.s3fs.csi.dev' };
+
+  it('helm install, then helm upgrade to each value set, then helm uninstall', { timeout: 300_000 }, async () => {
+    await kube.createNamespace(namespace);
+    const sets = Object.entries(VALUE_SETS);
+    for (const [i, [name, values]] of sets.entries()) {
+      const r = await upgradeInstall({ ...values, ...base }, { release, namespace, kubeconfig: kube.adminKubeconfig });
+      assert.equal(r.code, 0, `${i === 0 ? 'install' : 'upgrade'} to ${name}: ${r.stderr}`);
+      assert.match(r.stdout, new RegExp(`REVISION: ${i + 1}`));
+      // NOTES tell the user how to check the installation, in the probe style chosen.
+      assert.match(r.stdout, /kubectl get csinodes/);
+      if ((values as { probes?: { mode?: string } }).probes?.mode === 'exec') assert.match(r.stdout, /s3fs-csi probe/);
+      else assert.match(r.stdout, /curl -s localhost:\d+\/healthz/);
+    }
+    const driver = await kube.storage.readCSIDriver({ name: 'helm.s3fs.csi.dev' });
+    assert.equal(driver.spec.requiresRepublish, true);
+    const un = await helm(['uninstall', release, '--namespace', namespace, '--kubeconfig', kube.adminKubeconfig, '--wait', '--timeout', '60s']);
+    assert.equal(un.code, 0, un.stderr);
+    await assert.rejects(kube.storage.readCSIDriver({ name: 'helm.s3fs.csi.dev' }));
+  });
 });

@@ -71,6 +71,8 @@ describe('helm chart: lint and render', () => {
     it(`value set "${name}": helm lint --strict passes and helm template renders`, async () => {
       const l = await lint(values);
       assert.equal(l.code, 0, `helm lint: ${l.stdout}${l.stderr}`);
+      // A template `fail` is only an [INFO] line for lint, and would hide everything after it.
+      assert.doesNotMatch(l.stdout + l.stderr, /Fail:|\[WARNING\]|\[ERROR\]/);
       const objs = await render(values);
       for (const kind of ['CSIDriver', 'DaemonSet', 'Deployment', 'ClusterRole', 'ServiceAccount']) {
         assert.ok(objectsOf(objs, kind).length > 0, `${name}: no ${kind}`);
@@ -289,10 +291,11 @@ describe('helm chart: values.schema.json and template checks reject bad values',
     ['an invalid bucket name', { storageClasses: [{ name: 'x', bucket: 'Not_A_Bucket' }] }, /bucket/],
     ['bucket and bucketPrefix together', { storageClasses: [{ name: 'x', bucket: 'team-data', bucketPrefix: 'p' }] }, /bucket-per-volume model only/],
     ['a chart-made Secret without keys', { credentials: { create: true } }, /needs credentials.accessKeyID/],
+    ['(cluster) Kubernetes older than 1.26', {}, /needs Kubernetes >= 1.26/],
   ];
   for (const [what, values, message] of cases) {
     it(`rejects ${what}`, async () => {
-      const r = await template(values);
+      const r = await template(values, what.startsWith('(cluster)') ? { kubeVersion: '1.25.9' } : {});
       assert.notEqual(r.code, 0, `rendered although: ${what}`);
       assert.match(r.stderr, message);
     });

@@ -139,3 +139,11 @@ readinessProbe:
   failureThreshold: {{ $p.readiness.failureThreshold }}
 {{- end }}
 {{- end -}}
+
+{{/* Refuses clusters older than 1.26; unstamped source builds (v0.0.0-...) are let through. */}}
+{{- define "s3fs-csi.checkKubeVersion" -}}
+{{- $v := .Capabilities.KubeVersion.Version -}}
+{{- if and (not (hasPrefix "v0.0.0" $v)) (not (semverCompare ">=1.26.0-0" $v)) -}}
+{{- fail (printf "s3fs-csi needs Kubernetes >= 1.26 (delegated fsGroup, VOLUME_MOUNT_GROUP); this cluster is %s" $v) -}}
+{{- end -}}
+{{- end -}}
