@@ -3,6 +3,7 @@
 // local state; per-volume locks make concurrent duplicate calls safe within one replica.
 import type { Driver } from '../driver.js';
 import { Code, CsiError, alreadyExists, failedPrecondition, invalidArgument, notFound, outOfRange } from '../errors.js';
+import { faultPoint } from '../faults.js';
 import { KeyedMutex } from '../locks.js';
 import { S3ClientPool } from '../s3/client.js';
 import { type S3Connection, connectionFrom } from '../s3/connection.js';
@@ -96,6 +97,7 @@ export function controllerService(driver: Driver): ServiceHandlers {
     const state = await store.bucketState(loc.bucket);
     if (state === 'missing') {
       await store.createBucket(loc.bucket, conn.region);
+      await faultPoint('create-after-bucket');
     } else {
       const record = await store.readRecord(loc);
       if (record) {
@@ -110,6 +112,7 @@ export function controllerService(driver: Driver): ServiceHandlers {
     }
     const record = newRecord(name, loc, capacityFor(req.capacity_range), params);
     await store.writeRecord(loc, record);
+    await faultPoint('create-after-record');
     log.info({ volume_id: record.volumeId, name, capacity: record.capacityBytes }, 'created bucket volume');
     return record;
   }
@@ -208,7 +211,9 @@ export function controllerService(driver: Driver): ServiceHandlers {
         } else {
           // Data first, record second, bucket last: an interrupted delete keeps its record and is retried.
           const n = await store.deleteAll(loc.bucket, '', (key) => key.startsWith(META_DIR));
+          await faultPoint('delete-after-data');
           await store.deleteAll(loc.bucket, META_DIR);
+          await faultPoint('delete-after-record');
           await store.deleteBucket(loc.bucket);
           log.info({ volume_id: id, objects: n }, 'deleted bucket volume');
         }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Driver } from '../driver.js';
 import { type CsiError, alreadyExists, deadlineExceeded, failedPrecondition, internal, notFound, permissionDenied, unavailable } from '../errors.js';
+import { faultPoint } from '../faults.js';
 import { KeyedMutex } from '../locks.js';
 import { type PathHealth, checkPath, statfsUnderDeadline } from './health.js';
 import { type MountEntry, isReadOnly, layersAt, mountsUnder, readMountTable } from './mountinfo.js';
@@ -85,7 +86,12 @@ export class Mounter extends EventEmitter {
     const fingerprint = stageFingerprint(spec);
     const record = await readRecord(this.#cfg.stateDir, key);
     const table = await readMountTable();
-    const layers = layersAt(table, spec.stagingPath);
+    let layers = layersAt(table, spec.stagingPath);
+    if (layers.length > 0 && !record && (await this.#interruptedStage(key, table, layers))) {
+      // Killed between the bind and the record: our own bind, not someone else's mount. Start over.
+      await this.#unmountAll(spec.stagingPath);
+      layers = [];
+    }
 
     if (layers.length > 0) {
       if (!record) throw alreadyExists(`${spec.stagingPath} already has a mount the driver did not make`);
@@ -116,7 +122,9 @@ export class Mounter extends EventEmitter {
     await this.#removeOldBackingDirs(key, undefined);
     await mkdir(spec.stagingPath, { recursive: true, mode: 0o750 });
     const backingDir = await this.#startS3fs(spec, key, signal);
+    await faultPoint('stage-after-s3fs', signal);
     await this.#bindOrUndo(backingDir, spec.stagingPath, key);
+    await faultPoint('stage-after-bind', signal);
     await writeRecord(this.#cfg.stateDir, this.#recordFrom(spec, key, fingerprint, backingDir));
     return 'mounted';
   }
@@ -130,7 +138,9 @@ export class Mounter extends EventEmitter {
     const top = targetLayers[targetLayers.length - 1];
     if (!top) {
       await mkdir(target, { recursive: true, mode: 0o750 });
+      await faultPoint('publish-after-mkdir');
       await bindMount(staging, target, readonly);
+      await faultPoint('publish-after-bind');
       return 'mounted';
     }
     // Every device this volume was ever served by on this node (dead layers included).
@@ -177,6 +187,13 @@ export class Mounter extends EventEmitter {
       endpoint: spec.endpoint, region: spec.region, userOptions: spec.userOptions, readonly: spec.readonly,
       mountGroup: spec.mountGroup, fingerprint, backingDir, stagedAt: new Date().toISOString(),
     };
+  }
+
+  /** Every layer on the staging path is a bind of one of this key's backing mounts: a stage cut short before its record. */
+  async #interruptedStage(key: string, table: readonly MountEntry[], layers: readonly MountEntry[]): Promise<boolean> {
+    const ours = new Set<string>();
+    for (const { dir } of await backingDirsOf(this.#cfg.stateDir, key)) for (const m of layersAt(table, dir)) ours.add(m.device);
+    return ours.size > 0 && layers.every((l) => ours.has(l.device));
   }
 
   async #unmountAll(path: string): Promise<void> {
