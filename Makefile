@@ -10,7 +10,7 @@ NODE := $(TOOLS_DIR)/node-24/bin/node
 TEST_FLAGS ?= --test-concurrency=1 --test-timeout=1200000
 TESTS ?= dist/test/
 
-.PHONY: all setup tools deps build test unit sanity run clean bench image chart-lint chart-test
+.PHONY: all setup tools deps build test unit sanity run clean bench image chart-lint chart-test demo
 
 all: build
 
@@ -41,6 +41,11 @@ sanity: setup build
 
 run: setup build
 	scripts/run.sh
+
+# Kill the driver and its s3fs, start it again, watch the mounts come back (real S3 server, real
+# kube-apiserver, real FUSE; needs root). DEMO_ARGS=--local: recovery without the Kubernetes API.
+demo: setup build
+	scripts/demo.sh $(DEMO_ARGS)
 
 clean:
 	rm -rf dist build run
