@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { NODE_RBAC_RULES } from '../../src/kube/rbac.js';
-import { mountPointsUnder, s3fsPidsUnder } from '../harness/mounts.js';
+import { mountPointsUnder, s3fsPidsUnder, unmountUnder } from '../harness/mounts.js';
 import { waitFor } from '../harness/net.js';
 import { type Container, type World, OTHER_NODE, THIS_NODE, buildWorld, container, readIn, writeHost } from './recovery-world.js';
 
@@ -233,8 +233,23 @@ describe('recovery after a driver restart (3 namespaces, 2 StorageClasses, 10 PV
     assert.ok(!d.logs.some((l) => l.includes(world.s3.secretKey)), 'no secret in the logs');
     // Back to the right role: everything heals.
     await world.killAll();
-    await world.startDriver();
+    await world.startDriver({ args: ['--recovery-interval', '2s'] });
     await allReadable(10_000);
+  });
+
+  it('the periodic scan re-publishes a target that lost its mount (vol_data.json still there)', async () => {
+    const victim = here()[2];
+    assert.ok(victim);
+    // Every layer (earlier repairs stacked some): nothing is mounted there any more.
+    await unmountUnder(victim.target);
+    assert.deepEqual(await mountPointsUnder(victim.target), []);
+    assert.equal((await readIn(undefined, join(victim.target, 'hello.txt'))).ok, false);
+    const started = Date.now();
+    await waitFor('target re-published', async () => ((await readIn(undefined, join(victim.target, 'hello.txt'))).ok ? true : undefined), 8000, 100);
+    process.stdout.write(`# recovery: unmounted target re-published by the interval scan in ${Date.now() - started} ms (interval 2 s)\n`);
+    const d = world.driver;
+    assert.ok(d);
+    assert.match((await d.http('/metrics')).body, /s3fs_csi_recovery_actions_total\{action="publish",result="ok"\} 1/);
   });
 });
 
