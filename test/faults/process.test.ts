@@ -13,7 +13,7 @@ import { ListBucketsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-
 import { startDriver, type DriverProcess } from '../harness/driver.js';
 import { mountPointsUnder } from '../harness/mounts.js';
 import { startS3Server, type S3Server } from '../harness/s3server.js';
-import { s3fsProcessesUnder } from '../harness/scan.js';
+import { findSecrets, s3fsProcessesUnder } from '../harness/scan.js';
 import { CAPS, type FaultsFile, faultsFile, leaks, outcome, publishReq, retryUntilOk, scrubDir, stageReq, stagingOf, targetOf } from './lib.js';
 
 let s3: S3Server;
@@ -32,6 +32,9 @@ before(async () => {
   dir = await mkdtemp(join(tmpdir(), 's3fs-csi-kill-'));
   faults = await faultsFile();
 });
+
+/** Logs of every driver of this file, for the secret scan at the end. */
+const logs: string[] = [];
 
 after(async () => {
   for (const d of drivers) await d.stop('SIGKILL');
@@ -133,7 +136,10 @@ describe('SIGKILL in the middle of an RPC, restart, retry', () => {
     it(`killed at ${c.point}: the retry succeeds and nothing is left behind`, async (t) => {
       // A failed case must not leave a driver serving the shared socket, s3fs or mounts to the next.
       t.after(async () => {
-        for (const drv of drivers.splice(0)) await drv.stop('SIGKILL');
+        for (const drv of drivers.splice(0)) {
+          await drv.stop('SIGKILL');
+          logs.push(...drv.logs);
+        }
         await scrubDir(dir, false);
       });
       await faults.clear();
@@ -159,4 +165,11 @@ describe('SIGKILL in the middle of an RPC, restart, retry', () => {
       await d.stop();
     });
   }
+});
+
+describe('secret hygiene of the killed and restarted drivers', () => {
+  it('no secret value in any of their log lines', () => {
+    assert.ok(logs.length > 0);
+    assert.deepEqual(findSecrets([{ where: 'driver logs', text: logs.join('\n') }], [s3.secretKey]), []);
+  });
 });

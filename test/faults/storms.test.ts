@@ -9,7 +9,7 @@ import { ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
 import { startDriver, type DriverProcess } from '../harness/driver.js';
 import { mountPointsUnder } from '../harness/mounts.js';
 import { startS3Server, type S3Server } from '../harness/s3server.js';
-import { s3fsProcessesUnder } from '../harness/scan.js';
+import { findSecrets, s3fsProcessesUnder } from '../harness/scan.js';
 import { CAPS, leaks, outcome, publishReq, scrubDir, stageReq, stagingOf, targetOf } from './lib.js';
 
 const DUPLICATES = 100;
@@ -191,5 +191,6 @@ describe(`mixed operations on ${VOLUMES} volumes at once`, () => {
     assert.deepEqual(await leaks(d, targets), []);
     assert.deepEqual((await buckets()).filter((b) => !before.includes(b)), [], 'no bucket left');
     assert.ok(d.proc.exitCode === null, 'driver alive');
+    assert.deepEqual(findSecrets([{ where: 'storm driver log', text: d.logs.join('\n') }], [s3.secretKey]), []);
   });
 });
