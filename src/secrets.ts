@@ -31,8 +31,11 @@ export function isSecretKey(key: string): boolean {
   return SECRET_KEY.test(key);
 }
 
+/** Keys of a secrets map that say where, not who: scrubbing them would only garble messages. */
+const NOT_SECRET_IN_SECRETS = new Set(['endpoint', 'region']);
+
 /**
- * Every value of every `secrets` map in a request, plus any string under a secret-like key:
+ * Every value of every `secrets` map in a request (but endpoint/region), plus any string under a secret-like key:
  * the texts that must never leave the process. Values shorter than 4 characters are not scrubbed
  * (they would mangle ordinary words and are not credentials anyone could use).
  */
@@ -40,8 +43,8 @@ export function secretValuesOf(obj: unknown, out: Set<string> = new Set(), depth
   if (depth > 6 || obj === null || typeof obj !== 'object') return out;
   for (const [key, value] of Object.entries(obj as Record<string, unknown>)) {
     if (key === 'secrets' && value && typeof value === 'object') {
-      for (const v of Object.values(value as Record<string, unknown>)) {
-        if (typeof v === 'string' && v.length >= 4) out.add(v);
+      for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+        if (typeof v === 'string' && v.length >= 4 && !NOT_SECRET_IN_SECRETS.has(k)) out.add(v);
       }
     } else if (typeof value === 'string') {
       if (isSecretKey(key) && value.length >= 4) out.add(value);

@@ -27,12 +27,15 @@ function deadlineOf(call: grpc.ServerUnaryCall<unknown, unknown>): number {
   return typeof d === 'number' && Number.isFinite(d) ? d : Infinity;
 }
 
-/** The fields worth a log line: ids and paths, never maps that may carry secrets. */
-function logFields(request: Record<string, unknown>): Record<string, unknown> {
+/**
+ * The fields worth a log line: ids and paths, never maps that may carry secrets — and even these are
+ * scrubbed of the request's secret values, since a client may put anything in a name.
+ */
+function logFields(request: Record<string, unknown>, secrets: Set<string>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const key of ['volume_id', 'name', 'staging_target_path', 'target_path', 'volume_path']) {
     const v = request[key];
-    if (typeof v === 'string' && v) out[key] = v.length > 256 ? `${v.slice(0, 256)}...` : v;
+    if (typeof v === 'string' && v) out[key] = scrub(v.length > 256 ? `${v.slice(0, 256)}...` : v, secrets);
   }
   return out;
 }
@@ -42,6 +45,7 @@ export function wrap(driver: Driver, service: ServiceName, method: string, handl
   return (call, callback) => {
     const started = process.hrtime.bigint();
     const request = (call.request ?? {}) as Record<string, unknown>;
+    const secrets = secretValuesOf(request);
     const controller = new AbortController();
     const deadline = deadlineOf(call);
     const timer = Number.isFinite(deadline)
@@ -53,7 +57,7 @@ export function wrap(driver: Driver, service: ServiceName, method: string, handl
       if (timer) clearTimeout(timer);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       driver.metrics.observeOperation(fullMethod, codeName(code), seconds);
-      const fields = { method: fullMethod, ...logFields(request), duration_ms: Math.round(seconds * 1e4) / 10, code: codeName(code) };
+      const fields = { method: fullMethod, ...logFields(request, secrets), duration_ms: Math.round(seconds * 1e4) / 10, code: codeName(code) };
       if (code === grpc.status.OK) {
         driver.log.info(fields, 'call');
         callback(null, response);
@@ -74,7 +78,6 @@ export function wrap(driver: Driver, service: ServiceName, method: string, handl
       (response) => finish(grpc.status.OK, response),
       (err: unknown) => {
         // Secret values the request carried are scrubbed from whatever text an error holds.
-        const secrets = secretValuesOf(request);
         if (err instanceof CsiError) {
           finish(err.code, null, scrub(err.message, secrets));
         } else {

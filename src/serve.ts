@@ -1,0 +1,53 @@
+// `s3fs-csi` serving: builds the Driver for the configured roles, opens the socket and the HTTP
+// probe endpoints, starts recovery on nodes, and shuts down cleanly on SIGTERM/SIGINT.
+import { type Config, hasController, hasNode } from './config.js';
+import { Driver } from './driver.js';
+import { identityService } from './csi/identity.js';
+import { CsiServer, type ServiceHandlers } from './csi/server.js';
+import type { ServiceName } from './csi/proto.js';
+import { createLogger } from './log.js';
+import { checkDirectory, checkFuseDevice, checkS3fsBinary } from './mount/prerequisites.js';
+import { startHttp } from './probe/http.js';
+import { packageVersion } from './paths.js';
+
+export async function serve(cfg: Config): Promise<void> {
+  const log = createLogger(cfg.logLevel);
+  const driver = new Driver(cfg, log);
+  const handlers: Partial<Record<ServiceName, ServiceHandlers>> = { Identity: identityService(driver) };
+  // Each role loads only its own code: a node pod never loads the S3 SDK, a controller never s3fs code.
+  if (hasController(cfg)) handlers.Controller = (await import('./csi/controller.js')).controllerService(driver);
+  // One Mounter per process: the Node RPCs and recovery share its per-volume locks and supervision.
+  const mounter = hasNode(cfg) ? new (await import('./mount/mounter.js')).Mounter(driver) : undefined;
+  if (mounter) handlers.Node = (await import('./csi/node.js')).nodeService(driver, mounter);
+
+  if (hasNode(cfg)) {
+    driver.addHealthCheck('s3fs', () => checkS3fsBinary(cfg.s3fsPath));
+    driver.addHealthCheck('fuse', () => checkFuseDevice());
+    driver.addHealthCheck('kubelet-dir', () => checkDirectory(cfg.kubeletDir, 'kubelet directory'));
+  }
+
+  // Rebuild lost mounts (start-up, s3fs exits, dead mounts, interval); Probe stays not-ready meanwhile
+  // (started before the socket opens, so no Probe can see ready=true before it).
+  const recovery = mounter && cfg.recovery.enabled ? (await import('./recovery/index.js')).startRecovery(driver, mounter) : undefined;
+  const server = new CsiServer(driver, handlers);
+  await server.listen();
+  const http = await startHttp(driver);
+  log.info({ version: packageVersion, mode: cfg.mode, endpoint: cfg.socketPath, node: cfg.nodeId, http: cfg.http }, 's3fs-csi serving');
+
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    recovery?.stop();
+    await server.shutdown(cfg.shutdownTimeoutMs);
+    await http?.close();
+    log.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  // A bug in one handler must not take the node's mounts down with the process.
+  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection'));
+  process.on('uncaughtException', (err) => log.error({ err }, 'uncaught exception'));
+}
