@@ -109,7 +109,8 @@ export class Mounter extends EventEmitter {
         return 'adopted';
       }
       this.driver.log.warn({ volume_id: spec.volumeId, staging_target_path: spec.stagingPath, state: health.state, reason: health.message }, 'repairing stale staging mount');
-      await this.#retireProcess(key);
+      // A hung s3fs will not act on SIGTERM in time; its mount is being replaced anyway.
+      await this.#retireProcess(key, health.state === 'hung' ? 0 : undefined);
       const backingDir = await this.#startS3fs(spec, key, signal);
       await this.#bindOrUndo(backingDir, spec.stagingPath, key);
       await writeRecord(this.#cfg.stateDir, { ...this.#recordFrom(spec, key, fingerprint, backingDir), stagedAt: record.stagedAt });
@@ -162,7 +163,6 @@ export class Mounter extends EventEmitter {
       await rmdir(target);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOTEMPTY' || code === 'ENOTDIR') throw failedPrecondition(`${target} is not mounted and is not an empty directory; not removing it`);
       if (code === 'ENOTEMPTY' || code === 'ENOTDIR') throw failedPrecondition(`${target} is not mounted by the driver and is not an empty directory (${code}); refusing to delete it`);
       if (code !== 'ENOENT') throw internal(`cannot remove ${target}: ${code ?? (err as Error).message}`);
     }
@@ -289,10 +289,10 @@ export class Mounter extends EventEmitter {
   }
 
   /** Stops the supervised s3fs of `key` (if any) and any stray s3fs on its backing dirs. */
-  async #retireProcess(key: string): Promise<void> {
+  async #retireProcess(key: string, graceMs?: number): Promise<void> {
     const sup = this.#procs.get(key);
     this.#procs.delete(key);
-    if (sup) await sup.proc.stop();
+    if (sup) await sup.proc.stop(graceMs);
     for (const { dir } of await backingDirsOf(this.#cfg.stateDir, key)) {
       for (const pid of await findS3fsPids(dir)) await S3fsProcess.adopt(pid, 200).stop();
     }
