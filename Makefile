@@ -27,6 +27,7 @@ node_modules/.installed: package.json package-lock.json | tools
 deps: node_modules/.installed
 
 build: deps
+	rm -rf dist  # no stale output of deleted sources for the test globs to find
 	node_modules/.bin/tsc -p tsconfig.json
 
 setup: tools deps

@@ -3,19 +3,13 @@
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
+import { mountsUnder, readMountTable } from '../../src/mount/mountinfo.js';
 
 const run = promisify(execFile);
 
-/** Mount points under `dir` from /proc/self/mountinfo (field 5, octal escapes decoded). */
+/** Mount points under `dir` (the driver's own mountinfo parser). */
 export async function mountPointsUnder(dir: string): Promise<string[]> {
-  const text = await readFile('/proc/self/mountinfo', 'utf8');
-  const decode = (s: string): string => s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
-  return text
-    .split('\n')
-    .map((line) => line.split(' ')[4])
-    .filter((p): p is string => !!p)
-    .map(decode)
-    .filter((p) => p === dir || p.startsWith(`${dir}/`));
+  return mountsUnder(await readMountTable(), dir).map((m) => m.mountPoint);
 }
 
 export async function unmountUnder(dir: string): Promise<void> {
