@@ -74,8 +74,8 @@ install_apt() {
   local missing=()
   command -v s3fs >/dev/null || missing+=(s3fs)
   command -v fusermount3 >/dev/null || missing+=(fuse3)
-  command -v unshare >/dev/null || missing+=(util-linux)
-  command -v hadolint >/dev/null 2>&1 || true
+  command -v unshare >/dev/null || missing+=(util-linux)     # mount, umount, unshare, nsenter
+  command -v openssl >/dev/null || missing+=(openssl)        # certificates of the test kube-apiserver
   if [ ${#missing[@]} -eq 0 ]; then return; fi
   log "apt-get install ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
