@@ -3,11 +3,10 @@
 // targets. Measured: from the new driver's start until Probe says ready and every target answers
 // again, for N = 1, 10, 100; and how that grows with N.
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { packageRoot } from '../../src/paths.js';
 import { checkPath } from '../../src/mount/index.js';
 import { stagingPathFor, targetPathFor } from '../../src/recovery/kubelet-paths.js';
 import { startDriver, type DriverProcess } from '../../test/harness/driver.js';
@@ -19,18 +18,12 @@ import { MOUNT_CAP } from '../lib/nodeops.js';
 import { benchS3 } from '../lib/s3.js';
 import { directClient } from '../lib/s3direct.js';
 import { nowMs, stat } from '../lib/stats.js';
-import { na, type BenchContext, type Row, type SectionResult } from '../lib/types.js';
+import { type BenchContext, type Row, type SectionResult } from '../lib/types.js';
 
 const SECTION = 'recovery';
 const DRIVER = 's3fs.csi.dev';
 const NODE = 'test-node';
 const NS = 'bench';
-
-/** Recovery counts as present once the driver's entry point wires it in. */
-function recoveryWired(): boolean {
-  const main = join(packageRoot, 'dist', 'src', 'main.js');
-  return existsSync(main) && /recovery\//.test(readFileSync(main, 'utf8'));
-}
 
 /** PIDs of s3fs processes whose command line names a path under `dir` (this benchmark's own). */
 async function s3fsUnder(dir: string): Promise<number[]> {
@@ -45,7 +38,6 @@ async function s3fsUnder(dir: string): Promise<number[]> {
 }
 
 export async function recoverySection(ctx: BenchContext): Promise<SectionResult> {
-  if (!recoveryWired()) return na(SECTION, 'not implemented (src/main.ts does not start recovery yet)');
   const levels = ctx.pick([1, 10, 100], [1, 10], [1]);
   const repsFor = (n: number): number => (n >= 100 ? 1 : ctx.pick(3, 1, 1));
   const { s3, stop: stopS3 } = await benchS3(ctx);
