@@ -45,6 +45,11 @@ const volumeOf = (loc: VolumeLocation, capacityBytes: number, params: Pick<Volum
 
 const NO_PARAMS = { options: '' };
 
+const UNSUPPORTED = [
+  'GetCapacity', 'ControllerPublishVolume', 'ControllerUnpublishVolume', 'CreateSnapshot', 'DeleteSnapshot',
+  'ListSnapshots', 'ControllerModifyVolume',
+] as const;
+
 export function controllerService(driver: Driver): ServiceHandlers {
   const defaults = driver.config.s3;
   const hasDefaults = Boolean(defaults.accessKeyId && defaults.secretAccessKey);
@@ -322,28 +327,12 @@ export function controllerService(driver: Driver): ServiceHandlers {
       }
     },
 
-    async GetCapacity(): Promise<object> {
-      // S3 has no capacity to report truthfully; the capability is not advertised.
-      throw unimplemented('GetCapacity');
-    },
-    async ControllerPublishVolume(): Promise<object> {
-      throw unimplemented('ControllerPublishVolume');
-    },
-    async ControllerUnpublishVolume(): Promise<object> {
-      throw unimplemented('ControllerUnpublishVolume');
-    },
-    async CreateSnapshot(): Promise<object> {
-      throw unimplemented('CreateSnapshot');
-    },
-    async DeleteSnapshot(): Promise<object> {
-      throw unimplemented('DeleteSnapshot');
-    },
-    async ListSnapshots(): Promise<object> {
-      throw unimplemented('ListSnapshots');
-    },
-    async ControllerModifyVolume(): Promise<object> {
-      throw unimplemented('ControllerModifyVolume');
-    },
+    // Not offered, and not advertised: GetCapacity (S3 has no capacity to report truthfully),
+    // ControllerPublish (nothing to attach), snapshots (no point-in-time copy of a bucket),
+    // ControllerModifyVolume (no mutable parameters). README "Conformance" says why.
+    ...Object.fromEntries(UNSUPPORTED.map((method) => [method, async (): Promise<object> => {
+      throw unimplemented(method);
+    }])),
   };
 
   /** Volumes recorded in one bucket: its own record and the records of prefixes inside it. */
