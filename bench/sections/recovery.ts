@@ -4,14 +4,14 @@
 // again, for N = 1, 10, 100; and how that grows with N.
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { checkPath } from '../../src/mount/index.js';
 import { stagingPathFor, targetPathFor } from '../../src/recovery/kubelet-paths.js';
 import { startDriver, type DriverProcess } from '../../test/harness/driver.js';
 import { startKube } from '../../test/harness/kube.js';
-import { unmountUnder } from '../../test/harness/mounts.js';
+import { s3fsPidsUnder, unmountUnder } from '../../test/harness/mounts.js';
 import { killPid } from '../lib/cleanup.js';
 import { closedLoop } from '../lib/load.js';
 import { MOUNT_CAP } from '../lib/nodeops.js';
@@ -24,18 +24,6 @@ const SECTION = 'recovery';
 const DRIVER = 's3fs.csi.dev';
 const NODE = 'test-node';
 const NS = 'bench';
-
-/** PIDs of s3fs processes whose command line names a path under `dir` (this benchmark's own). */
-async function s3fsUnder(dir: string): Promise<number[]> {
-  const out: number[] = [];
-  for (const e of await readdir('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    const cmd = await readFile(`/proc/${e}/cmdline`, 'utf8').catch(() => '');
-    const argv = cmd.split('\0');
-    if (/(^|\/)s3fs$/.test(argv[0] ?? '') && argv.some((a) => a.startsWith(`${dir}/`))) out.push(Number(e));
-  }
-  return out;
-}
 
 export async function recoverySection(ctx: BenchContext): Promise<SectionResult> {
   const levels = ctx.pick([1, 10, 100], [1, 10], [1]);
@@ -107,7 +95,7 @@ export async function recoverySection(ctx: BenchContext): Promise<SectionResult>
           driverA.proc.kill('SIGKILL');
           await driverA.exited;
           await stopA();
-          for (const pid of await s3fsUnder(dir)) process.kill(pid, 'SIGKILL');
+          for (const pid of await s3fsPidsUnder(dir)) process.kill(pid, 'SIGKILL');
           await sleep(300);
           const stale = await checkPath(vols[0]?.target ?? '', 2000);
           if (stale.state === 'healthy') throw new Error('the target is still healthy after killing s3fs');
@@ -144,7 +132,7 @@ export async function recoverySection(ctx: BenchContext): Promise<SectionResult>
           });
         } finally {
           await driverB?.cleanup();
-          for (const pid of await s3fsUnder(dir)) await killPid(pid);
+          for (const pid of await s3fsPidsUnder(dir)) await killPid(pid);
           await stopMounts();
           await unmountUnder(dir);
           await rm(dir, { recursive: true, force: true }).catch(() => undefined);

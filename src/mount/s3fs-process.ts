@@ -140,13 +140,18 @@ export class S3fsProcess {
   }
 }
 
-/** PIDs of s3fs processes whose argv names `mountPoint` (scan of /proc/<pid>/cmdline). */
-export async function findS3fsPids(mountPoint: string): Promise<number[]> {
+/** PIDs of s3fs processes whose argv satisfies `match` (scan of /proc/<pid>/cmdline). */
+export async function s3fsPidsWhere(match: (argv: readonly string[]) => boolean): Promise<number[]> {
   const out: number[] = [];
   for (const name of await readdir('/proc').catch(() => [] as string[])) {
     if (!/^\d+$/.test(name)) continue;
     const argv = (await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '')).split('\0');
-    if (argv[0] && basename(argv[0]) === 's3fs' && argv.includes(mountPoint)) out.push(Number(name));
+    if (argv[0] && basename(argv[0]) === 's3fs' && match(argv)) out.push(Number(name));
   }
   return out;
+}
+
+/** PIDs of s3fs processes whose argv names `mountPoint`. */
+export function findS3fsPids(mountPoint: string): Promise<number[]> {
+  return s3fsPidsWhere((argv) => argv.includes(mountPoint));
 }

@@ -1,9 +1,9 @@
 // Test cleanup: unmount whatever is still mounted under a directory (deepest first, also dead FUSE
 // mounts), so a failing test never leaves mounts behind.
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { mountsUnder, readMountTable } from '../../src/mount/mountinfo.js';
+import { s3fsPidsWhere } from '../../src/mount/s3fs-process.js';
 
 const run = promisify(execFile);
 
@@ -20,16 +20,9 @@ export async function unmountUnder(dir: string): Promise<void> {
   }
 }
 
-/** PIDs of s3fs processes whose command line mentions a path under `dir`. */
-export async function s3fsPidsUnder(dir: string): Promise<number[]> {
-  const { readdir } = await import('node:fs/promises');
-  const out: number[] = [];
-  for (const name of await readdir('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    const argv = (await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '')).split('\0');
-    if (argv[0]?.endsWith('s3fs') && argv.some((a) => a === dir || a.startsWith(`${dir}/`))) out.push(Number(name));
-  }
-  return out;
+/** PIDs of s3fs processes whose command line mentions `dir` or a path under it. */
+export function s3fsPidsUnder(dir: string): Promise<number[]> {
+  return s3fsPidsWhere((argv) => argv.some((a) => a === dir || a.startsWith(`${dir}/`)));
 }
 
 /** Test cleanup for FUSE: SIGKILL every s3fs serving a path under `dir`, then unmount everything there. */
