@@ -2,7 +2,7 @@
 // back. Volume metadata lives in S3 beside the data (src/s3/metadata.ts), so the controller keeps no
 // local state; per-volume locks make concurrent duplicate calls safe within one replica.
 import type { Driver } from '../driver.js';
-import { Code, CsiError, alreadyExists, failedPrecondition, invalidArgument, notFound, outOfRange } from '../errors.js';
+import { Code, CsiError, alreadyExists, failedPrecondition, invalidArgument, notFound, outOfRange, unimplemented } from '../errors.js';
 import { faultPoint } from '../faults.js';
 import { KeyedMutex } from '../locks.js';
 import { S3ClientPool } from '../s3/client.js';
@@ -12,9 +12,10 @@ import { bucketNameFor, prefixNameFor } from '../s3/naming.js';
 import { S3Store } from '../s3/store.js';
 import { type VolumeLocation, formatVolumeId, parseVolumeId } from '../s3/volume-id.js';
 import {
-  type VolumeParams, capabilityProblem, capacityFits, capacityFor, parseParameters, recordedParams, requireCapabilities,
-  sameParameters, unimplemented, volumeContext,
+  type VolumeParams, capacityFits, checkRange, capacityFor, parseParameters, recordedParams,
+  sameParameters, volumeContext,
 } from './controller-params.js';
+import { capabilityProblem, requireCapabilities } from './capability.js';
 import { pageOf } from './controller-list.js';
 import type { CallContext, ServiceHandlers } from './server.js';
 import type {
@@ -26,7 +27,12 @@ type Rpc = { rpc: { type: string } };
 
 interface ListEntry {
   volume: Volume;
+  /** Required by the spec whenever VOLUME_CONDITION is advertised, which it is with LIST_VOLUMES. */
+  status: { published_node_ids: string[]; volume_condition: { abnormal: boolean; message: string } };
 }
+
+// Listing reads each volume's record, not its data; ControllerGetVolume looks deeper.
+const LISTED = { abnormal: false, message: 'volume record present; ControllerGetVolume checks the data' };
 
 /** Parses an id for calls where an id that cannot name a volume simply names no volume. */
 function locationOrNotFound(id: string): VolumeLocation {
@@ -257,10 +263,7 @@ export function controllerService(driver: Driver): ServiceHandlers {
     async ControllerExpandVolume(req: ControllerExpandVolumeRequest, ctx: CallContext): Promise<object> {
       if (!req.volume_id) throw invalidArgument('volume_id is required');
       if (!req.capacity_range) throw invalidArgument('capacity_range is required');
-      const required = req.capacity_range.required_bytes ?? 0;
-      const limit = req.capacity_range.limit_bytes ?? 0;
-      if (required < 0 || limit < 0) throw invalidArgument('capacity_range: negative byte counts');
-      if (limit > 0 && required > limit) throw outOfRange(`required_bytes ${required} exceeds limit_bytes ${limit}`);
+      const { required, limit } = checkRange(req.capacity_range);
       if (req.volume_capability) {
         const problem = capabilityProblem(req.volume_capability);
         if (problem) throw invalidArgument(problem);
@@ -297,7 +300,7 @@ export function controllerService(driver: Driver): ServiceHandlers {
         for (let b = queue.shift(); b !== undefined; b = queue.shift()) await visit(b);
       }));
       const { page, nextToken } = pageOf(volumes.map((v) => ({ id: v.volume_id, v })), req.max_entries, req.starting_token);
-      return { entries: page.map((p) => ({ volume: p.v })), next_token: nextToken };
+      return { entries: page.map((p) => ({ volume: p.v, status: { published_node_ids: [], volume_condition: LISTED } })), next_token: nextToken };
     },
 
     async ControllerGetVolume(req: ControllerGetVolumeRequest, ctx: CallContext): Promise<object> {

@@ -7,7 +7,7 @@ import { mkdir, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Driver } from '../driver.js';
-import { type CsiError, alreadyExists, deadlineExceeded, failedPrecondition, internal, notFound, permissionDenied, unavailable } from '../errors.js';
+import { type CsiError, aborted, alreadyExists, deadlineExceeded, failedPrecondition, internal, notFound, permissionDenied, unavailable } from '../errors.js';
 import { faultPoint } from '../faults.js';
 import { KeyedMutex } from '../locks.js';
 import { type PathHealth, checkPath, statfsUnderDeadline } from './health.js';
@@ -15,7 +15,7 @@ import { type MountEntry, isReadOnly, layersAt, mountsUnder, readMountTable } fr
 import { bindMount, unmountTop } from './ops.js';
 import { removePasswdFile, writePasswdFile } from './passwd.js';
 import { type StagedRecord, backingDirsOf, backingRoot, listRecords, readRecord, removeRecord, writeRecord } from './records.js';
-import { S3fsProcess, findS3fsPids } from './s3fs-process.js';
+import { S3fsProcess, findS3fsPids, s3fsPidsWhere } from './s3fs-process.js';
 import { type StageSpec, s3fsArgs, stageFingerprint, stagingKey } from './spec.js';
 
 export interface S3fsExitEvent {
@@ -256,7 +256,8 @@ export class Mounter extends EventEmitter {
     };
     for (;;) {
       if (!proc.running) throw await failed('s3fs exited before mounting');
-      if (signal?.aborted) throw await failed('call cancelled while s3fs was mounting');
+      // The caller gave up (deadline or cancel): say so, whatever s3fs printed meanwhile.
+      if (signal?.aborted) throw aborted(`call cancelled or past its deadline while s3fs was mounting${tail(proc.lines)}`);
       const table = await readMountTable();
       if (layersAt(table, backingDir).some((m) => m.fsType.startsWith('fuse'))) break;
       if (Date.now() > deadline) throw deadlineExceeded(`s3fs did not mount within ${this.#cfg.mountTimeoutMs} ms${tail(proc.lines)}`);
@@ -293,9 +294,10 @@ export class Mounter extends EventEmitter {
     const sup = this.#procs.get(key);
     this.#procs.delete(key);
     if (sup) await sup.proc.stop(graceMs);
-    for (const { dir } of await backingDirsOf(this.#cfg.stateDir, key)) {
-      for (const pid of await findS3fsPids(dir)) await S3fsProcess.adopt(pid, 200).stop();
-    }
+    // One /proc scan for strays on any of the key's backing dirs.
+    const dirs = new Set((await backingDirsOf(this.#cfg.stateDir, key)).map((b) => b.dir));
+    if (dirs.size === 0) return;
+    for (const pid of await s3fsPidsWhere((argv) => argv.some((a) => dirs.has(a)))) await S3fsProcess.adopt(pid, 200).stop();
   }
 
   /** Unmounts and removes the backing dirs of `key` except `keep` (dead ones after a repair). */
@@ -328,10 +330,12 @@ const tail = (lines: readonly string[]): string => {
 
 /** s3fs's own reason, mapped to the CSI code a CO can act on. */
 function s3fsFailure(what: string, lines: readonly string[]): CsiError {
-  const text = lines.join('\n');
+  // Without their timestamps and source positions (e.g. "...T12:00:00.403Z", "curl.cpp:...(2404)"),
+  // whose digits would otherwise read as HTTP statuses.
+  const text = lines.map((x) => x.replace(/^\S+Z \[\w+\] /, '').replace(/\S+\.(cpp|h)\S*\(\d+\)/g, '')).join('\n');
   const msg = `${what}${tail(lines)}`;
-  if (/invalid credentials|AccessDenied|SignatureDoesNotMatch|InvalidAccessKeyId|403/i.test(text)) return permissionDenied(msg);
-  if (/bucket or key not found|NoSuchBucket|404/i.test(text)) return notFound(msg);
+  if (/invalid credentials|AccessDenied|SignatureDoesNotMatch|InvalidAccessKeyId|\b(HTTP|response code:?)\s*403\b/i.test(text)) return permissionDenied(msg);
+  if (/bucket or key not found|NoSuchBucket|\b(HTTP|response code:?)\s*404\b/i.test(text)) return notFound(msg);
   if (/unable to connect|Could not resolve|Connection refused|timed out/i.test(text)) return unavailable(msg);
   // The node cannot mount at all (Probe says the same): no s3fs binary, no usable /dev/fuse.
   if (/failed to open \/dev\/fuse|fuse: device not found|Command failed with (ENOENT|EACCES)/i.test(`${what}\n${text}`)) return failedPrecondition(msg);

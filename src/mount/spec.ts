@@ -5,7 +5,7 @@ import type { Config } from '../config.js';
 import { invalidArgument } from '../errors.js';
 import type { Secret } from '../secrets.js';
 import { checkEndpointUrl, connectionFrom } from '../s3/connection.js';
-import { isValidBucketName, parseVolumeId } from '../s3/volume-id.js';
+import { isValidBucketName, isValidPrefix, parseVolumeId } from '../s3/volume-id.js';
 import { mergeOptions, validateOptions } from './options.js';
 
 export interface StageSpec {
@@ -37,15 +37,15 @@ export interface StageInput {
   readonly?: boolean;
 }
 
-const PREFIX_SEGMENT_RE = /^[A-Za-z0-9!_.*'()-]+$/;
-
 export function stageSpecFrom(input: StageInput, cfg: Pick<Config, 's3'>): StageSpec {
   const loc = parseVolumeId(input.volumeId);
   const ctx = input.volumeContext ?? {};
   const bucket = ctx.bucket || loc.bucket;
   if (!isValidBucketName(bucket)) throw invalidArgument(`volume_context bucket "${bucket.slice(0, 70)}" is not a valid bucket name`);
-  const prefix = (ctx.bucket ? ctx.prefix ?? '' : loc.prefix).replace(/^\/+|\/+$/g, '');
-  if (prefix && !prefix.split('/').every((s) => PREFIX_SEGMENT_RE.test(s) && s !== '.' && s !== '..')) {
+  // The context's prefix when it names a bucket of its own; the id's prefix otherwise (a static PV
+  // with volumeAttributes.bucket but no prefix still mounts the prefix of its volumeHandle).
+  const prefix = (ctx.bucket && (ctx.prefix !== undefined || ctx.bucket !== loc.bucket) ? ctx.prefix ?? '' : loc.prefix).replace(/^\/+|\/+$/g, '');
+  if (prefix && !isValidPrefix(prefix)) {
     throw invalidArgument('volume_context prefix is invalid');
   }
   // Precedence: secrets, then volume attributes, then driver defaults.

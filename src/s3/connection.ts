@@ -30,7 +30,8 @@ export function checkEndpointUrl(url: string): string {
   try {
     parsed = new URL(url);
   } catch {
-    throw invalidArgument(`S3 endpoint "${url.slice(0, 200)}" is not a URL`);
+    // Not echoed: an unparsable value may still carry user:password.
+    throw invalidArgument('S3 endpoint is not a URL');
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw invalidArgument('S3 endpoint must be an http(s) URL');
   if (parsed.username || parsed.password) throw invalidArgument('S3 endpoint must not carry credentials');
@@ -42,6 +43,7 @@ export function checkEndpointUrl(url: string): string {
 const CREDENTIAL_RE = /^[\x21-\x7e]+$/;
 // What the SDK accepts as a region (a host label); anything else fails inside the SDK as INTERNAL.
 const REGION_RE = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+export const isValidRegion = (region: string): boolean => REGION_RE.test(region);
 
 /** INVALID_ARGUMENT naming the key, never echoing the value. */
 function checkCredential(value: string, key: string, maxLength: number): void {
@@ -63,10 +65,12 @@ export function connectionFrom(secrets: StringMap | undefined, defaults: S3Defau
   const token = s[SECRET_KEYS.sessionToken] ?? defaults.sessionToken?.reveal();
   const endpoint = s[SECRET_KEYS.endpoint] || defaults.endpoint;
   checkCredential(accessKey, SECRET_KEYS.accessKeyId, 1024);
+  // s3fs's passwd file is `ACCESS:SECRET`: a ':' in the access key would split the line elsewhere.
+  if (accessKey.includes(':')) throw invalidArgument(`secret key "${SECRET_KEYS.accessKeyId}" must not contain ":"`);
   checkCredential(secretKey, SECRET_KEYS.secretAccessKey, 1024);
   if (token) checkCredential(token, SECRET_KEYS.sessionToken, 8192);
   const region = s[SECRET_KEYS.region] || defaults.region || 'us-east-1';
-  if (!REGION_RE.test(region)) throw invalidArgument(`S3 region (secret key "${SECRET_KEYS.region}" or volume attribute) is not a valid region name`);
+  if (!isValidRegion(region)) throw invalidArgument(`S3 region (secret key "${SECRET_KEYS.region}" or volume attribute) is not a valid region name`);
   return {
     endpoint: endpoint ? checkEndpointUrl(endpoint) : undefined,
     region,

@@ -13,6 +13,11 @@ export const MAX_VOLUME_ID_BYTES = 128;
 const BUCKET_RE = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const PREFIX_SEGMENT_RE = /^[A-Za-z0-9!_.*'()-]+$/;
 
+/** A key prefix of path segments without `.`/`..` and without characters S3 or s3fs treat specially. */
+export function isValidPrefix(prefix: string): boolean {
+  return prefix.split('/').every((seg) => PREFIX_SEGMENT_RE.test(seg) && seg !== '.' && seg !== '..');
+}
+
 export function isValidBucketName(name: string): boolean {
   return BUCKET_RE.test(name) && !name.includes('..') && !/^\d+\.\d+\.\d+\.\d+$/.test(name) && !name.startsWith('xn--');
 }
@@ -25,7 +30,7 @@ export function parseVolumeId(id: string): VolumeLocation {
   const bucket = slash < 0 ? id : id.slice(0, slash);
   const prefix = slash < 0 ? '' : id.slice(slash + 1).replace(/\/+$/, '');
   if (!isValidBucketName(bucket)) throw invalidArgument(`volume_id "${id}": "${bucket}" is not a valid bucket name`);
-  if (prefix && !prefix.split('/').every((seg) => PREFIX_SEGMENT_RE.test(seg) && seg !== '.' && seg !== '..')) {
+  if (prefix && !isValidPrefix(prefix)) {
     throw invalidArgument(`volume_id "${id}": invalid prefix`);
   }
   return { bucket, prefix };

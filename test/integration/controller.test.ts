@@ -66,8 +66,11 @@ async function listAll(maxEntries: number): Promise<Volume[]> {
   const out: Volume[] = [];
   let token = '';
   for (let i = 0; i < 100; i++) {
-    const page = await d.call<{ entries: { volume: Volume }[]; next_token: string }>('Controller', 'ListVolumes', { max_entries: maxEntries, starting_token: token });
+    const page = await d.call<{ entries: { volume: Volume; status?: { volume_condition?: { abnormal: boolean } } }[]; next_token: string }>(
+      'Controller', 'ListVolumes', { max_entries: maxEntries, starting_token: token });
     if (maxEntries > 0) assert.ok(page.entries.length <= maxEntries);
+    // VOLUME_CONDITION is advertised, so the spec requires a condition on every entry.
+    assert.ok(page.entries.every((e) => e.status?.volume_condition?.abnormal === false), 'every entry has a volume condition');
     out.push(...page.entries.map((e) => e.volume));
     token = page.next_token;
     if (!token) return out;

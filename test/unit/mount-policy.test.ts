@@ -42,6 +42,12 @@ describe('s3fs option policy', () => {
 });
 
 describe('stage spec and s3fs argv', () => {
+  it('a static PV naming only its bucket in volumeAttributes keeps the prefix of its volumeHandle', () => {
+    const only = stageSpecFrom({ volumeId: 'bkt/team/a', stagingPath: '/k/s', secrets, volumeContext: { bucket: 'bkt' } }, { s3 });
+    assert.equal(s3fsArgs(only, '/b', '/p')[0], 'bkt:/team/a');
+    const whole = stageSpecFrom({ volumeId: 'bkt/team/a', stagingPath: '/k/s', secrets, volumeContext: { bucket: 'bkt', prefix: '' } }, { s3 });
+    assert.equal(s3fsArgs(whole, '/b', '/p')[0], 'bkt', 'an explicit empty prefix means the whole bucket');
+  });
   it('builds bucket:/prefix, the driver options, and never puts a secret in argv', () => {
     const spec = stageSpecFrom({ volumeId: 'bkt/team/a', stagingPath: '/k/s', secrets, volumeContext: { options: 'uid=1000' } }, { s3 });
     const argv = s3fsArgs(spec, '/state/backing/x-1', '/run/x.passwd');
