@@ -7,6 +7,7 @@ import {
 } from './config.js';
 import { parseDuration } from './duration.js';
 import { packageVersion } from './paths.js';
+import { SECRET_KEYS } from './s3/connection.js';
 import { Secret } from './secrets.js';
 
 const duration = (v: string): number => {
@@ -61,7 +62,7 @@ interface ServeOptions {
 /** Reads a mounted Secret directory (one file per key), as Kubernetes projects a Secret volume. */
 function readSecretDir(dir: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const key of ['accessKeyID', 'secretAccessKey', 'sessionToken', 'endpoint', 'region']) {
+  for (const key of Object.values(SECRET_KEYS)) {
     try {
       out[key] = readFileSync(`${dir}/${key}`, 'utf8').trim();
     } catch {

@@ -24,7 +24,7 @@ export const internal = (msg: string, cause?: unknown): CsiError => new CsiError
 export const outOfRange = (msg: string): CsiError => new CsiError(status.OUT_OF_RANGE, msg);
 export const permissionDenied = (msg: string): CsiError => new CsiError(status.PERMISSION_DENIED, msg);
 export const deadlineExceeded = (msg: string): CsiError => new CsiError(status.DEADLINE_EXCEEDED, msg);
-export const resourceExhausted = (msg: string): CsiError => new CsiError(status.RESOURCE_EXHAUSTED, msg);
+export const unimplemented = (what: string): CsiError => new CsiError(status.UNIMPLEMENTED, `${what} is not supported by this driver`);
 
 /** The status name as Go's codes.Code.String() spells it, which the sidecars' metrics use. */
 export function codeName(code: status): string {

@@ -1,11 +1,11 @@
 // Pure decisions of the controller: StorageClass parameters, capacity ranges, volume capabilities and
 // the volume context handed to the node. No I/O here, so all of it is unit tested with plain data.
-import { Code, CsiError, invalidArgument, outOfRange } from '../errors.js';
-import { checkEndpointUrl } from '../s3/connection.js';
+import { type CsiError, invalidArgument, outOfRange } from '../errors.js';
+import { checkEndpointUrl, isValidRegion } from '../s3/connection.js';
 import type { ReclaimData } from '../s3/metadata.js';
 import { isValidBucketPrefix, MAX_BUCKET_PREFIX } from '../s3/naming.js';
 import { isValidBucketName, type VolumeLocation } from '../s3/volume-id.js';
-import type { CapacityRange, StringMap, VolumeCapability } from './types.js';
+import type { CapacityRange, StringMap } from './types.js';
 
 /** StorageClass parameters this driver understands (see docs/controller.md). */
 export const PARAMETERS = {
@@ -73,7 +73,7 @@ export function parseParameters(input: StringMap | undefined): VolumeParams {
   if (reclaim !== 'delete' && reclaim !== 'retain') throw bad(PARAMETERS.reclaimData, `"${reclaim.slice(0, 40)}" is not one of retain, delete`);
 
   const region = get(PARAMETERS.region);
-  if (region !== undefined && !/^[a-z0-9][a-z0-9-]{0,62}$/.test(region)) throw bad(PARAMETERS.region, 'is not a region name');
+  if (region !== undefined && !isValidRegion(region)) throw bad(PARAMETERS.region, 'is not a region name');
 
   let endpoint = get(PARAMETERS.endpoint);
   if (endpoint !== undefined) {
@@ -121,7 +121,7 @@ export function volumeContext(loc: VolumeLocation, params: Pick<VolumeParams, 'o
   return ctx;
 }
 
-function checkRange(range: CapacityRange | null | undefined): { required: number; limit: number } {
+export function checkRange(range: CapacityRange | null | undefined): { required: number; limit: number } {
   const required = range?.required_bytes ?? 0;
   const limit = range?.limit_bytes ?? 0;
   if (required < 0 || limit < 0) throw invalidArgument('capacity_range: negative byte counts');
@@ -146,27 +146,3 @@ export function capacityFits(capacity: number, range: CapacityRange | null | und
   return capacity >= required && (limit === 0 || capacity <= limit);
 }
 
-const FS_TYPES = new Set(['', 'fuse', 'fuse.s3fs', 's3fs']);
-
-/** Why this driver cannot serve a capability, or undefined when it can. */
-export function capabilityProblem(cap: VolumeCapability | null | undefined): string | undefined {
-  if (!cap) return 'empty volume capability';
-  if (cap.block || cap.access_type === 'block') return 'block volumes are not supported (S3 is mounted as a filesystem)';
-  if (!cap.mount && cap.access_type !== 'mount') return 'volume capability has no access type (mount is required)';
-  const fsType = cap.mount?.fs_type ?? '';
-  if (!FS_TYPES.has(fsType)) return `filesystem type "${fsType.slice(0, 40)}" is not supported (leave it empty or use "fuse")`;
-  const mode = cap.access_mode?.mode;
-  if (!mode || mode === 'UNKNOWN') return 'volume capability has no access mode';
-  return undefined;
-}
-
-/** INVALID_ARGUMENT for a request whose capabilities are missing or unsupported. */
-export function requireCapabilities(caps: VolumeCapability[] | undefined): void {
-  if (!caps || caps.length === 0) throw invalidArgument('volume_capabilities are required');
-  for (const cap of caps) {
-    const problem = capabilityProblem(cap);
-    if (problem) throw invalidArgument(problem);
-  }
-}
-
-export const unimplemented = (what: string): CsiError => new CsiError(Code.UNIMPLEMENTED, `${what} is not supported by this driver`);

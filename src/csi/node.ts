@@ -4,6 +4,7 @@
 import type { Driver } from '../driver.js';
 import { failedPrecondition, invalidArgument, notFound } from '../errors.js';
 import { type Mounter, checkPathSyntax, layersAt, readMountTable, safePath, stageSpecFrom } from '../mount/index.js';
+import { capabilityProblem } from './capability.js';
 import type { CallContext, ServiceHandlers } from './server.js';
 import type {
   NodeGetVolumeStatsRequest, NodeGetVolumeStatsResponse, NodePublishVolumeRequest, NodeStageVolumeRequest,
@@ -11,17 +12,10 @@ import type {
 } from './types.js';
 
 const READER_ONLY = new Set(['SINGLE_NODE_READER_ONLY', 'MULTI_NODE_READER_ONLY']);
-const FS_TYPES = new Set(['', 's3fs', 'fuse.s3fs', 'fuse']);
-
 function checkCapability(cap: VolumeCapability | null | undefined): { readonly: boolean; mountFlags: string[]; group: string } {
-  if (!cap) throw invalidArgument('volume_capability is required');
-  if (cap.block || cap.access_type === 'block') throw invalidArgument('block volumes are not supported: s3fs volumes are filesystems');
-  if (!cap.mount && cap.access_type !== 'mount') throw invalidArgument('volume_capability needs access_type mount');
-  const fsType = cap.mount?.fs_type ?? '';
-  if (!FS_TYPES.has(fsType)) throw invalidArgument(`fs_type "${fsType.slice(0, 32)}" is not supported (s3fs volumes only)`);
-  const mode = cap.access_mode?.mode ?? 'UNKNOWN';
-  if (mode === 'UNKNOWN') throw invalidArgument('volume_capability access_mode is required');
-  return { readonly: READER_ONLY.has(mode), mountFlags: cap.mount?.mount_flags ?? [], group: cap.mount?.volume_mount_group ?? '' };
+  const problem = capabilityProblem(cap);
+  if (problem || !cap) throw invalidArgument(problem ?? 'volume_capability is required');
+  return { readonly: READER_ONLY.has(cap.access_mode?.mode ?? ''), mountFlags: cap.mount?.mount_flags ?? [], group: cap.mount?.volume_mount_group ?? '' };
 }
 
 const required = (v: string, name: string): string => {

@@ -82,10 +82,6 @@ export interface ControllerExpandVolumeRequest {
 export interface ControllerGetVolumeRequest {
   volume_id: string;
 }
-export interface GetCapacityRequest {
-  volume_capabilities: VolumeCapability[];
-  parameters: StringMap;
-}
 
 // Node
 export interface NodeStageVolumeRequest {
@@ -128,12 +124,4 @@ export interface VolumeUsage {
 export interface NodeGetVolumeStatsResponse {
   usage: VolumeUsage[];
   volume_condition?: VolumeCondition;
-}
-export interface NodeExpandVolumeRequest {
-  volume_id: string;
-  volume_path: string;
-  capacity_range?: CapacityRange | null;
-  staging_target_path: string;
-  volume_capability?: VolumeCapability | null;
-  secrets: StringMap;
 }

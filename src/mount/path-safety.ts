@@ -19,7 +19,6 @@ export function checkPathSyntax(path: string, roots: readonly string[], field: s
   if (trimmed.split('/').some((seg) => seg === '..' || seg === '.') || normalize(trimmed) !== trimmed) {
     throw invalidArgument(`${field} "${path.slice(0, 256)}" must be normalised (no "..", ".", or "//")`);
   }
-  if (trimmed.split('/').some((seg) => Buffer.byteLength(seg) > 255)) throw invalidArgument(`${field} has a component longer than 255 bytes`);
   if (!roots.some((root) => trimmed.startsWith(root === '/' ? '/' : `${root}/`) && trimmed !== root)) {
     throw invalidArgument(`${field} "${path.slice(0, 256)}" is outside the allowed roots (${roots.join(', ')})`);
   }

@@ -50,16 +50,11 @@ export class Recovery {
   /** staging path -> pending local repair timer */
   readonly #local = new Map<string, NodeJS.Timeout>();
   readonly #localAttempts = new Map<string, number>();
-  #lastScan: ScanSummary | undefined;
 
   constructor(driver: Driver, mounter: Mounter, reader: KubeReader | undefined) {
     this.#driver = driver;
     this.#mounter = mounter;
     this.#reader = reader;
-  }
-
-  get lastScan(): ScanSummary | undefined {
-    return this.#lastScan;
   }
 
   /** Hooks the events and runs the start-up recovery in the background (Probe: not ready until done). */
@@ -176,7 +171,8 @@ export class Recovery {
         else driver.log.debug({ subject: s.subject, reason: s.reason }, 'recovery skipped');
       }
       const report = await executePlan(p, { driver, mounter: this.#mounter, reader });
-      const problems = [...forbiddenErrors(view.failures).map((e) => e.message), ...view.errors.filter((e) => !forbiddenErrors(view.failures).some((f) => f.message === e)), ...report.problems];
+      const forbidden = forbiddenErrors(view.failures).map((e) => e.message);
+      const problems = [...forbidden, ...view.errors.filter((e) => !forbidden.includes(e)), ...report.problems];
       const unique = [...new Set(problems)];
       driver.setWarning(WARNING, unique.length ? unique.slice(0, 3).join('; ') + (unique.length > 3 ? ` (+${unique.length - 3} more)` : '') : undefined);
       const result = report.failed > 0 || unique.length > 0 ? 'partial' : 'ok';
@@ -186,9 +182,7 @@ export class Recovery {
         trigger, ms, volumes: desired.volumes.length, healthy: p.healthy.length, acted: p.volumes.length,
         repaired: report.repaired, failed: report.failed, orphans: p.orphans.length, api_calls: reader.calls,
       }, 'recovery scan done');
-      const summary = { trigger, plan: p, report, ms };
-      this.#lastScan = summary;
-      return summary;
+      return { trigger, plan: p, report, ms };
     } catch (err) {
       driver.metrics.recoveryRuns.inc({ trigger, result: 'error' });
       driver.setWarning(WARNING, errorMessage(err));

@@ -18,7 +18,7 @@ const NETWORK_CODES = new Set([
 ]);
 // XAdminUserNotFound: versitygw's answer to an unknown access key (AWS says InvalidAccessKeyId).
 const AUTH_NAMES = new Set(['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'InvalidToken', 'TokenRefreshRequired', 'AuthorizationHeaderMalformed', 'XAdminUserNotFound']);
-const THROTTLE_NAMES = new Set(['SlowDown', 'Throttling', 'ThrottlingException', 'RequestLimitExceeded', 'TooManyRequests', 'ServiceUnavailable', 'RequestTimeout', 'TimeoutError', 'RequestTimeTooSkewed']);
+const THROTTLE_NAMES = new Set(['SlowDown', 'Throttling', 'ThrottlingException', 'RequestLimitExceeded', 'TooManyRequests', 'ServiceUnavailable', 'RequestTimeout', 'RequestTimeTooSkewed']);
 
 function shape(err: unknown): SdkErrorShape {
   return err && typeof err === 'object' ? (err as SdkErrorShape) : { message: String(err) };

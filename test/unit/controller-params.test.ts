@@ -3,8 +3,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { decodeToken, encodeToken, pageOf } from '../../src/csi/controller-list.js';
 import {
-  DEFAULT_CAPACITY_BYTES, capabilityProblem, capacityFits, capacityFor, parseParameters, sameParameters, volumeContext,
+  DEFAULT_CAPACITY_BYTES, capacityFits, capacityFor, parseParameters, sameParameters, volumeContext,
 } from '../../src/csi/controller-params.js';
+import { capabilityProblem } from '../../src/csi/capability.js';
 import { Code, CsiError } from '../../src/errors.js';
 
 const codeOf = (fn: () => unknown): number | undefined => {
