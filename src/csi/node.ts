@@ -92,8 +92,12 @@ export function nodeService(driver: Driver, mounter: Mounter): ServiceHandlers {
       const top = here[here.length - 1];
       if (!top) throw notFound(`volume ${volumeId} is not mounted at ${path}`);
       // Which staged volume is this path? Same staging path, or a bind of one of its (old or new) s3fs.
-      const records = (await mounter.staged()).filter((r) => r.volumeId === volumeId);
-      const rec = records.find((r) => r.stagingPath === path || layersAt(table, r.stagingPath).some((m) => m.device === top.device));
+      // kubelet names the staging path in the request: read that one record instead of all of them
+      // (this RPC runs for every volume every stats period).
+      const isOurs = (r: { volumeId: string; stagingPath: string } | undefined): boolean => !!r && r.volumeId === volumeId
+        && (r.stagingPath === path || layersAt(table, r.stagingPath).some((m) => m.device === top.device));
+      let rec = req.staging_target_path ? await mounter.recordOf(req.staging_target_path.replace(/\/+$/, '')) : undefined;
+      if (!isOurs(rec)) rec = (await mounter.staged()).find(isOurs);
       if (!rec) throw notFound(`${path} is not a mount of volume ${volumeId}`);
 
       const supervision = mounter.volumeCondition(rec.stagingPath);
