@@ -40,13 +40,50 @@ function logFields(request: Record<string, unknown>, secrets: Set<string>): Reco
   return out;
 }
 
-export function wrap(driver: Driver, service: ServiceName, method: string, handler: Handler): grpc.handleUnaryCall<unknown, unknown> {
+/**
+ * The handlers still running. gRPC's own shutdown only waits for open streams, and a client that gave
+ * up has closed its stream while the handler may still be mounting: shutdown waits for the handlers
+ * themselves, and aborts the ones that outlast the grace period so they undo their half-done work.
+ */
+export class InflightCalls {
+  readonly #running = new Set<Promise<unknown>>();
+  readonly #shutdown = new AbortController();
+
+  get signal(): AbortSignal {
+    return this.#shutdown.signal;
+  }
+
+  get size(): number {
+    return this.#running.size;
+  }
+
+  track(p: Promise<unknown>): void {
+    const forget = (): void => void this.#running.delete(settled);
+    const settled: Promise<void> = p.then(forget, forget);
+    this.#running.add(settled);
+  }
+
+  /** Waits up to `graceMs` for the running handlers, then aborts the rest and waits up to `cleanupMs`. */
+  async drain(graceMs: number, cleanupMs: number): Promise<void> {
+    const all = (ms: number): Promise<unknown> =>
+      Promise.race([Promise.allSettled([...this.#running]), new Promise((r) => setTimeout(r, ms).unref())]);
+    await all(graceMs);
+    if (this.#running.size === 0) return;
+    this.#shutdown.abort(new Error('driver shutting down'));
+    await all(cleanupMs);
+  }
+}
+
+export function wrap(driver: Driver, service: ServiceName, method: string, handler: Handler, calls: InflightCalls): grpc.handleUnaryCall<unknown, unknown> {
   const fullMethod = `/csi.v1.${service}/${method}`;
   return (call, callback) => {
     const started = process.hrtime.bigint();
     const request = (call.request ?? {}) as Record<string, unknown>;
     const secrets = secretValuesOf(request);
     const controller = new AbortController();
+    const onShutdown = (): void => controller.abort(new Error('driver shutting down'));
+    if (calls.signal.aborted) onShutdown();
+    else calls.signal.addEventListener('abort', onShutdown, { once: true });
     const deadline = deadlineOf(call);
     const timer = Number.isFinite(deadline)
       ? setTimeout(() => controller.abort(new Error('deadline exceeded')), Math.max(0, deadline - Date.now()))
@@ -55,6 +92,7 @@ export function wrap(driver: Driver, service: ServiceName, method: string, handl
 
     const finish = (code: grpc.status, response: object | null, message?: string): void => {
       if (timer) clearTimeout(timer);
+      calls.signal.removeEventListener('abort', onShutdown);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       driver.metrics.observeOperation(fullMethod, codeName(code), seconds);
       const fields = { method: fullMethod, ...logFields(request, secrets), duration_ms: Math.round(seconds * 1e4) / 10, code: codeName(code) };
@@ -74,7 +112,7 @@ export function wrap(driver: Driver, service: ServiceName, method: string, handl
     } catch (err) {
       result = Promise.reject(err);
     }
-    result.then(
+    const settled = result.then(
       (response) => finish(grpc.status.OK, response),
       (err: unknown) => {
         // Secret values the request carried are scrubbed from whatever text an error holds.
@@ -86,6 +124,7 @@ export function wrap(driver: Driver, service: ServiceName, method: string, handl
         }
       },
     );
+    calls.track(settled);
   };
 }
 
@@ -112,6 +151,7 @@ async function clearStaleSocket(path: string): Promise<void> {
 
 export class CsiServer {
   readonly #server = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
+  readonly #calls = new InflightCalls();
   #listening = false;
 
   constructor(
@@ -120,7 +160,7 @@ export class CsiServer {
   ) {
     for (const [name, impl] of Object.entries(handlers) as [ServiceName, ServiceHandlers][]) {
       const wrapped: grpc.UntypedServiceImplementation = {};
-      for (const [method, handler] of Object.entries(impl)) wrapped[method] = wrap(driver, name, method, handler);
+      for (const [method, handler] of Object.entries(impl)) wrapped[method] = wrap(driver, name, method, handler, this.#calls);
       this.#server.addService(services[name], wrapped);
     }
   }
@@ -135,20 +175,19 @@ export class CsiServer {
     this.#listening = true;
   }
 
-  /** Stops accepting, lets in-flight calls finish within `timeoutMs`, then removes the socket. */
-  async shutdown(timeoutMs: number): Promise<void> {
+  /**
+   * Stops accepting, lets in-flight calls finish within `timeoutMs`, aborts the ones still running
+   * (a half-done mount is undone, never left behind unrecorded) and gives them `cleanupMs` to do so,
+   * then closes the remaining streams and removes the socket.
+   */
+  async shutdown(timeoutMs: number, cleanupMs = 5000): Promise<void> {
     if (!this.#listening) return;
     this.#listening = false;
-    await new Promise<void>((resolve) => {
-      const force = setTimeout(() => {
-        this.#server.forceShutdown();
-        resolve();
-      }, timeoutMs);
-      this.#server.tryShutdown(() => {
-        clearTimeout(force);
-        resolve();
-      });
-    });
+    const streamsClosed = new Promise<void>((resolve) => this.#server.tryShutdown(() => resolve()));
+    await this.#calls.drain(timeoutMs, cleanupMs);
+    if (this.#calls.size > 0) this.driver.log.warn({ calls: this.#calls.size }, 'calls still running after shutdown grace; exiting anyway');
+    this.#server.forceShutdown();
+    await Promise.race([streamsClosed, new Promise((r) => setTimeout(r, 1000).unref())]);
     await rm(this.driver.config.socketPath, { force: true });
   }
 }

@@ -24,8 +24,11 @@ export interface PathHealth {
 
 const ENOTCONN_TEXT = /Transport endpoint is not connected|Software caused connection abort/i;
 
-/** statfs of `path` in a child; `hung` when it does not answer within `timeoutMs`. */
-export function statfsUnderDeadline(path: string, timeoutMs: number): Promise<PathHealth> {
+/**
+ * statfs of `path` in a child; `hung` when it does not answer within `timeoutMs`. An aborted `signal`
+ * ends the wait at once (state `error`): the caller has given up and is about to tear the mount down.
+ */
+export function statfsUnderDeadline(path: string, timeoutMs: number, signal?: AbortSignal): Promise<PathHealth> {
   return new Promise((resolve) => {
     // `--` so a path can never be read as an option; %S = fundamental block size (f_frsize).
     const child = spawn('stat', ['-f', '-c', '%S %b %f %a %c %d', '--', path], {
@@ -39,12 +42,19 @@ export function statfsUnderDeadline(path: string, timeoutMs: number): Promise<Pa
       if (done) return;
       done = true;
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       resolve(h);
     };
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       finish({ state: 'hung', message: `statfs ${path} did not answer within ${timeoutMs} ms` });
     }, timeoutMs);
+    const onAbort = (): void => {
+      child.kill('SIGKILL');
+      finish({ state: 'error', message: `statfs ${path} abandoned: the caller gave up` });
+    };
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.once('error', (e) => finish({ state: 'error', message: `cannot run stat: ${e.message}` }));

@@ -257,13 +257,16 @@ export class Mounter extends EventEmitter {
     for (;;) {
       if (!proc.running) throw await failed('s3fs exited before mounting');
       // The caller gave up (deadline or cancel): say so, whatever s3fs printed meanwhile.
-      if (signal?.aborted) throw aborted(`call cancelled or past its deadline while s3fs was mounting${tail(proc.lines)}`);
+      if (signal?.aborted) throw gaveUp(proc);
       const table = await readMountTable();
       if (layersAt(table, backingDir).some((m) => m.fsType.startsWith('fuse'))) break;
       if (Date.now() > deadline) throw deadlineExceeded(`s3fs did not mount within ${this.#cfg.mountTimeoutMs} ms${tail(proc.lines)}`);
       await Promise.race([sleep(50), proc.exited]);
     }
-    const health = await statfsUnderDeadline(backingDir, Math.max(1000, deadline - Date.now()));
+    // statfs waits for s3fs's init (its bucket check), which may take long against a dead endpoint:
+    // a caller that gives up meanwhile (deadline, cancel, driver shutdown) must not leave s3fs behind.
+    const health = await statfsUnderDeadline(backingDir, Math.max(1000, deadline - Date.now()), signal);
+    if (signal?.aborted) throw gaveUp(proc);
     if (health.state !== 'healthy') {
       await Promise.race([sleep(SETTLE_MS), proc.exited]);
       throw await failed(`s3fs mount is not usable (${health.state})`);
@@ -321,6 +324,9 @@ export class Mounter extends EventEmitter {
     this.driver.metrics.mountedVolumes.set({ condition: 'abnormal' }, this.#abnormal.size);
   }
 }
+
+/** The caller (deadline, cancel, driver shutdown) stopped waiting while s3fs was mounting. */
+const gaveUp = (proc: S3fsProcess): CsiError => aborted(`call cancelled or past its deadline while s3fs was mounting${tail(proc.lines)}`);
 
 const tail = (lines: readonly string[]): string => {
   const l = lines.filter((x) => /\[(CRT|ERR|WAN)\]/.test(x)).slice(-3);

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { startDriver, type DriverProcess } from '../harness/driver.js';
+import { mountPointsUnder } from '../harness/mounts.js';
 import { startProxy, type TcpProxy } from '../harness/proxy.js';
 import { startS3Server, type S3Server } from '../harness/s3server.js';
 import { findSecrets, procTexts, driverProcesses } from '../harness/scan.js';
@@ -153,6 +154,34 @@ describe('S3 server faults (through a loopback proxy)', () => {
     measured.push(`| S3 hang ended | - | CreateVolume OK ${Date.now() - t0} ms after |`);
     await d.call('Node', 'NodeUnstageVolume', { volume_id: volumeId, staging_target_path: stagedBefore });
     assert.deepEqual(await leaks(d), []);
+  });
+
+  it('hanging: a caller that gives up, or a SIGTERM, mid-mount leaves no s3fs and no mount behind', async () => {
+    // s3fs has mounted but its bucket check hangs: the stage waits in statfs. Before the fix the
+    // driver kept waiting there after the caller left, and exited on SIGTERM with s3fs still running.
+    await proxy.setMode('hang');
+    try {
+      const staging = stagingOf(d, 'dep-hang-giveup');
+      const s = await outcome(d.call('Node', 'NodeStageVolume', stageReq(volumeId, staging, secrets), 3000));
+      assert.equal(s.code, 'DeadlineExceeded', s.message);
+      const t0 = Date.now();
+      await retryUntilOk(async () => assert.deepEqual(await leaks(d), []), 5000, 100);
+      const cleanMs = Date.now() - t0;
+
+      const drv = await driver({ mode: 'node', args: ['--mount-timeout', '60s', '--shutdown-timeout', '1s'] });
+      const pending = outcome(drv.call('Node', 'NodeStageVolume', stageReq(volumeId, stagingOf(drv, 'dep-hang-term'), secrets), 60_000));
+      await retryUntilOk(async () => assert.ok((await mountPointsUnder(drv.dir)).length > 0, 'not mounted yet'), 10_000, 100);
+      const t1 = Date.now();
+      drv.proc.kill('SIGTERM'); // not drv.stop(): that closes the client first, which cancels the call itself
+      const code = await Promise.race([drv.exited, new Promise<string>((r) => setTimeout(() => r('still running after 15 s'), 15_000))]);
+      const stopMs = Date.now() - t1;
+      assert.equal(code, 0, drv.logs.slice(-5).join('\n'));
+      assert.ok(['Aborted', 'Unavailable'].includes((await pending).code), (await pending).message);
+      assert.deepEqual(await leaks(drv), []);
+      measured.push(`| Caller gives up / SIGTERM while a stage hangs in s3fs's bucket check | NodeStage ${s.code} at the caller's 3 s deadline | s3fs and mount gone ${cleanMs} ms later; SIGTERM exit 0 after ${stopMs} ms, nothing left |`);
+    } finally {
+      await proxy.setMode('pass');
+    }
   });
 
   it('answering 503 SlowDown: UNAVAILABLE, nothing left behind, resumes', async () => {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { Client, ServiceError } from '@grpc/grpc-js';
 import { csiClient, type ServiceName, unary } from '../../src/csi/proto.js';
 import { packageRoot } from '../../src/paths.js';
+import { killS3fsAndUnmountUnder } from './mounts.js';
 import { freePort, waitFor } from './net.js';
 
 export const binPath = join(packageRoot, 'bin', 's3fs-csi');
@@ -119,7 +120,11 @@ export async function startDriver(opts: DriverOptions = {}): Promise<DriverProce
     },
     async cleanup() {
       await driver.stop('SIGKILL');
-      if (ownDir) await rm(dir, { recursive: true, force: true });
+      if (!ownDir) return;
+      // s3fs outlives a killed driver by design: never let rm walk into a FUSE mount it still serves
+      // (a hung or still-initialising s3fs would block rm, and with it the test file, for good).
+      await killS3fsAndUnmountUnder(dir);
+      await rm(dir, { recursive: true, force: true });
     },
   };
 

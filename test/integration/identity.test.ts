@@ -10,13 +10,16 @@ import { after, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { packageVersion } from '../../src/paths.js';
 import { binPath, startDriver, type DriverProcess } from '../harness/driver.js';
+import { mountPointsUnder, s3fsPidsUnder } from '../harness/mounts.js';
 import { failures, runSanity } from '../harness/sanity.js';
 
+// Bounded like kubelet bounds an exec probe: a probe that hangs fails the test instead of holding it.
 function probeCli(socketPath: string, ...extra: string[]): Promise<{ code: number; stderr: string; ms: number }> {
   const started = Date.now();
   return new Promise((resolve) => {
-    execFile(process.execPath, [binPath, 'probe', '--endpoint', `unix://${socketPath}`, ...extra], (err, _stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+    const args = [binPath, 'probe', '--endpoint', `unix://${socketPath}`, ...extra];
+    execFile(process.execPath, args, { timeout: 30_000, killSignal: 'SIGKILL' }, (err, _stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : err.killed ? -1 : 1) : 0;
       resolve({ code, stderr: stderr.trim(), ms: Date.now() - started });
     });
   });
@@ -134,7 +137,8 @@ describe('socket lifecycle', () => {
     const second = await driver({ mode: 'all', dir: first.dir });
     assert.equal((await second.call<{ name: string }>('Identity', 'GetPluginInfo')).name, 's3fs.csi.dev');
     const third = await driver({ mode: 'all', dir: first.dir, waitReady: false });
-    assert.notEqual(await third.exited, 0, 'a third instance refuses to steal a live socket');
+    const thirdExit = await Promise.race([third.exited, new Promise<string>((r) => setTimeout(() => r('still running after 20 s'), 20_000))]);
+    assert.ok(thirdExit !== 0 && thirdExit !== 'still running after 20 s', `a third instance refuses to steal a live socket (exit: ${thirdExit})`);
     assert.equal((await second.call<{ name: string }>('Identity', 'GetPluginInfo')).name, 's3fs.csi.dev');
   });
 });
@@ -148,7 +152,7 @@ describe('secret hygiene of logs and errors', () => {
       ['Controller', 'CreateVolume', { name: 'canary-vol', secrets, volume_capabilities: [{ mount: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' } }] }],
       ['Controller', 'CreateVolume', { name: 'AKIAEXAMPLE s3cr3t-canary', secrets, parameters: { options: 's3cr3t-canary' } }],
       ['Controller', 'DeleteVolume', { volume_id: 's3cr3t-canary', secrets }],
-      ['Node', 'NodeStageVolume', { volume_id: 'canary-bucket', staging_target_path: join(tmpdir(), 'canary-stage'), secrets,
+      ['Node', 'NodeStageVolume', { volume_id: 'canary-bucket', staging_target_path: join(d.dir, 'canary-stage'), secrets,
         volume_capability: { mount: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' } } }],
     ];
     for (const [service, method, req] of attempts) {
@@ -159,6 +163,9 @@ describe('secret hygiene of logs and errors', () => {
       }
     }
     await d.stop('SIGTERM');
+    // The stage against a dead endpoint was still mounting when its deadline passed: it is undone.
+    assert.deepEqual(await s3fsPidsUnder(d.dir), [], 's3fs left running');
+    assert.deepEqual(await mountPointsUnder(d.dir), [], 'mount left behind');
     const text = [...d.logs, ...messages].join('\n');
     assert.ok(d.logs.length > 0);
     for (const value of ['AKIAEXAMPLE', 's3cr3t-canary']) assert.ok(!text.includes(value), `${value} leaked:\n${text}`);
