@@ -39,8 +39,7 @@ export async function serve(cfg: Config): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
-    recovery?.stop();
-    await server.shutdown(cfg.shutdownTimeoutMs);
+    await Promise.all([recovery?.stop(), server.shutdown(cfg.shutdownTimeoutMs)]);
     await http?.close();
     log.info('stopped');
     process.exit(0);

@@ -32,6 +32,8 @@ export interface ExecutorDeps {
   driver: Driver;
   mounter: Mounter;
   reader?: KubeReader;
+  /** Aborted when the driver shuts down: a mount in progress is undone rather than left behind. */
+  signal?: AbortSignal;
 }
 
 /** Secret data for a volume; throws with the reason (not found / RBAC / unreachable). */
@@ -107,7 +109,7 @@ export async function executePlan(p: Plan, deps: ExecutorDeps): Promise<Executio
       if (vp.stage !== 'none') {
         try {
           const spec = await specFor(vp);
-          const result = await mounter.ensureStaged(spec);
+          const result = await mounter.ensureStaged(spec, deps.signal);
           record({ subject: vol.stagingPath, action: vp.stage, result: 'ok', detail: result }, { ...fields, staging_target_path: vol.stagingPath, was: vp.stagingState });
         } catch (err) {
           ok = false;

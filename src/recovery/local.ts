@@ -69,13 +69,13 @@ export function staleBinds(table: readonly MountEntry[], stagingPath: string, ol
  * Repairs one staged volume from local state under its volume lock: ensureStaged with the recorded
  * spec (repair, adopt or unchanged), then re-binds every target that still shows a dead layer.
  */
-export async function repairLocally(mounter: Mounter, cfg: Config, stagingPath: string): Promise<{ stage: StageResult; targets: RebindResult[] }> {
+export async function repairLocally(mounter: Mounter, cfg: Config, stagingPath: string, signal?: AbortSignal): Promise<{ stage: StageResult; targets: RebindResult[] }> {
   const rec = await mounter.recordOf(stagingPath);
   if (!rec) throw new LocalRecoveryError(`no record of a volume staged at ${stagingPath}`);
   const spec = await localSpec(rec, cfg);
   return mounter.withVolumeLock(rec.volumeId, async () => {
     const before = new Set(layersAt(await readMountTable(), stagingPath).map((m) => m.device));
-    const stage = await mounter.ensureStaged(spec);
+    const stage = await mounter.ensureStaged(spec, signal);
     const targets: RebindResult[] = [];
     if (stage !== 'repaired') return { stage, targets };
     const table = await readMountTable();

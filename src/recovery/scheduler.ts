@@ -50,6 +50,9 @@ export class Recovery {
   /** staging path -> pending local repair timer */
   readonly #local = new Map<string, NodeJS.Timeout>();
   readonly #localAttempts = new Map<string, number>();
+  /** Aborted by stop(); scans and local repairs running then are awaited (bounded) by stop(). */
+  readonly #abort = new AbortController();
+  readonly #running = new Set<Promise<unknown>>();
 
   constructor(driver: Driver, mounter: Mounter, reader: KubeReader | undefined) {
     this.#driver = driver;
@@ -71,11 +74,24 @@ export class Recovery {
     });
   }
 
-  stop(): void {
+  /**
+   * Stops triggering, aborts the repairs in progress (a half-done mount is undone, never left
+   * unrecorded) and waits up to `waitMs` for them to finish undoing.
+   */
+  async stop(waitMs = 5000): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
     for (const t of this.#local.values()) clearTimeout(t);
     this.#local.clear();
+    this.#abort.abort(new Error('driver shutting down'));
+    await Promise.race([Promise.allSettled([...this.#running]), sleep(waitMs, undefined, { ref: false })]);
+  }
+
+  #track<T>(p: Promise<T>): Promise<T> {
+    const forget = (): void => void this.#running.delete(p);
+    this.#running.add(p);
+    p.then(forget, forget);
+    return p;
   }
 
   /** Queues a full scan (coalesced with one in progress). */
@@ -135,7 +151,7 @@ export class Recovery {
       this.#queued = true;
       return this.#scanning;
     }
-    const run = this.#scanOnce(trigger);
+    const run = this.#track(this.#scanOnce(trigger));
     this.#scanning = run;
     try {
       return await run;
@@ -170,7 +186,7 @@ export class Recovery {
         if (s.warn) driver.log.warn({ subject: s.subject, reason: s.reason }, 'recovery skipped');
         else driver.log.debug({ subject: s.subject, reason: s.reason }, 'recovery skipped');
       }
-      const report = await executePlan(p, { driver, mounter: this.#mounter, reader });
+      const report = await executePlan(p, { driver, mounter: this.#mounter, reader, signal: this.#abort.signal });
       const forbidden = forbiddenErrors(view.failures).map((e) => e.message);
       const problems = [...forbidden, ...view.errors.filter((e) => !forbidden.includes(e)), ...report.problems];
       const unique = [...new Set(problems)];
@@ -211,7 +227,7 @@ export class Recovery {
   repairSoon(stagingPath: string, trigger: Trigger, delayMs: number): void {
     if (this.#stopped || this.#local.has(stagingPath)) return;
     const t = setTimeout(() => {
-      void this.#repairOne(stagingPath, trigger).then((ok) => {
+      void this.#track(this.#repairOne(stagingPath, trigger)).then((ok) => {
         this.#local.delete(stagingPath);
         if (ok) {
           this.#localAttempts.delete(stagingPath);
@@ -232,7 +248,7 @@ export class Recovery {
     try {
       const rec = await this.#mounter.recordOf(stagingPath);
       if (!rec) return true; // unstaged meanwhile: nothing to do
-      const r = await repairLocally(this.#mounter, driver.config, stagingPath);
+      const r = await repairLocally(this.#mounter, driver.config, stagingPath, this.#abort.signal);
       driver.metrics.recoveryActions.inc({ action: r.stage === 'repaired' ? 'repair' : r.stage, result: 'ok' });
       for (const t of r.targets) driver.metrics.recoveryActions.inc({ action: 'republish', result: t.result === 'error' ? 'error' : 'ok' });
       driver.log.info({ trigger, volume_id: rec.volumeId, staging_target_path: stagingPath, result: r.stage, targets: r.targets, ms: Date.now() - started }, 'local recovery done');

@@ -5,13 +5,13 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, symlink } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { startDriver, type DriverProcess } from '../harness/driver.js';
-import { mountPointsUnder } from '../harness/mounts.js';
+import { mountPointsUnder, s3fsPidsUnder } from '../harness/mounts.js';
 import { startProxy, type TcpProxy } from '../harness/proxy.js';
 import { startS3Server, type S3Server } from '../harness/s3server.js';
 import { findSecrets, procTexts, driverProcesses } from '../harness/scan.js';
@@ -179,6 +179,34 @@ describe('S3 server faults (through a loopback proxy)', () => {
       assert.ok(['Aborted', 'Unavailable'].includes((await pending).code), (await pending).message);
       assert.deepEqual(await leaks(drv), []);
       measured.push(`| Caller gives up / SIGTERM while a stage hangs in s3fs's bucket check | NodeStage ${s.code} at the caller's 3 s deadline | s3fs and mount gone ${cleanMs} ms later; SIGTERM exit 0 after ${stopMs} ms, nothing left |`);
+    } finally {
+      await proxy.setMode('pass');
+    }
+  });
+
+  it('hanging: SIGTERM while recovery re-mounts a volume stops the new s3fs and removes its mount', async () => {
+    // Local recovery (no API configured): s3fs is killed, the driver re-mounts at once, S3 hangs.
+    const drv = await driver({ mode: 'node', args: ['--recovery', 'true', '--mount-timeout', '60s', '--shutdown-timeout', '1s'] });
+    const staging = stagingOf(drv, 'dep-hang-recovery');
+    await drv.call('Node', 'NodeStageVolume', stageReq(volumeId, staging, secrets), 60_000);
+    const backing = join(drv.dir, 'state', 'backing');
+    const before = readdirSync(backing);
+    const [first] = await s3fsPidsUnder(drv.dir);
+    assert.ok(first !== undefined);
+    await proxy.setMode('hang');
+    try {
+      process.kill(first, 'SIGKILL');
+      // The repair has started its own s3fs on a fresh backing dir, which now waits on the bucket check.
+      await retryUntilOk(async () => {
+        const pids = await s3fsPidsUnder(drv.dir);
+        assert.ok(pids.length === 1 && pids[0] !== first, 'no new s3fs yet');
+        assert.ok((await mountPointsUnder(backing)).some((m) => !before.some((b) => m.endsWith(`/${b}`))), 'not mounted yet');
+      }, 15_000, 100);
+      drv.proc.kill('SIGTERM');
+      const code = await Promise.race([drv.exited, new Promise<string>((r) => setTimeout(() => r('still running after 15 s'), 15_000))]);
+      assert.equal(code, 0, drv.logs.slice(-5).join('\n'));
+      assert.deepEqual(await s3fsPidsUnder(drv.dir), [], 'the repair s3fs was left running');
+      assert.deepEqual(readdirSync(backing), before, 'the repair backing dir was left behind');
     } finally {
       await proxy.setMode('pass');
     }

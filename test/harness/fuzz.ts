@@ -61,7 +61,7 @@ export interface FuzzCase {
 
 const INJECTIONS = [
   '-o', '-oallow_other', '--help', '-f', ' -o passwd_file=/etc/shadow', 'allow_other', 'passwd_file=/etc/shadow',
-  'url=http://169.254.169.254', 'a,allow_other', 'nonempty,dev,suid', 'uid=0,gid=0', 'umask=0000', 'exec', 'suid',
+  'url=http://localhost:1', 'a,allow_other', 'nonempty,dev,suid', 'uid=0,gid=0', 'umask=0000', 'exec', 'suid',
   'dev', 'default_permissions', 'bucket;touch /tmp/pwned', '$(touch /tmp/pwned)', '`id`', 'x\n-o allow_other',
   'use_cache=/etc', 'ahbe_conf=/etc/passwd', 'logfile=/etc/cron.d/x', 'mp_umask=000', 'tmpdir=/', 'curldbg',
   'dbglevel=debug', 'ssl_verify_hostname=0', 'nosscache', 'ro', 'rw', 'x'.repeat(5000),
@@ -144,7 +144,7 @@ function hostileMap(r: Rng, w: FuzzWorld, kind: 'secrets' | 'params' | 'context'
       if (kind === 'secrets') return { ...w.secrets };
       break;
     case 5:
-      if (kind === 'secrets') return { ...w.secrets, endpoint: r.pick(['file:///etc/passwd', 'http://169.254.169.254', 'gopher://x', '-o', 'http://[::1', 'http://127.0.0.1:1']) };
+      if (kind === 'secrets') return { ...w.secrets, endpoint: r.pick(['file:///etc/passwd', 'http://localhost:1', 'gopher://x', '-o', 'http://[::1', 'http://127.0.0.1:1']) };
       break;
     default:
       break;
