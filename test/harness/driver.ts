@@ -119,7 +119,11 @@ export async function startDriver(opts: DriverOptions = {}): Promise<DriverProce
       return code;
     },
     async cleanup() {
-      await driver.stop('SIGKILL');
+      const stopped = driver.stop('SIGKILL');
+      // A driver thread blocked on a FUSE request of its own hung s3fs only dies once that s3fs does.
+      const late = setTimeout(() => void killS3fsAndUnmountUnder(dir), 5000);
+      await stopped;
+      clearTimeout(late);
       if (!ownDir) return;
       // s3fs outlives a killed driver by design: never let rm walk into a FUSE mount it still serves
       // (a hung or still-initialising s3fs would block rm, and with it the test file, for good).

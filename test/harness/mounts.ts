@@ -16,7 +16,8 @@ export async function unmountUnder(dir: string): Promise<void> {
   for (let round = 0; round < 10; round++) {
     const points = (await mountPointsUnder(dir)).sort((a, b) => b.length - a.length);
     if (points.length === 0) return;
-    for (const p of points) await run('umount', ['-l', p]).catch(() => undefined);
+    // -c: umount(8) would otherwise resolve the path, which blocks on a hung FUSE mount.
+    for (const p of points) await run('umount', ['-c', '-l', p], { timeout: 15_000, killSignal: 'SIGKILL' }).catch(() => undefined);
   }
 }
 
