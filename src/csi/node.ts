@@ -3,7 +3,7 @@
 // with ABORTED when its own deadline passes; different volumes proceed in parallel.
 import type { Driver } from '../driver.js';
 import { failedPrecondition, invalidArgument, notFound } from '../errors.js';
-import { type Mounter, checkPathSyntax, layersAt, readMountTable, safePath, stageSpecFrom } from '../mount/index.js';
+import { type Mounter, checkPathSyntax, layersAt, readMountTable, safePath, stageSpecFrom, withoutTrailingSlash } from '../mount/index.js';
 import { capabilityProblem } from './capability.js';
 import type { CallContext, ServiceHandlers } from './server.js';
 import type {
@@ -96,7 +96,7 @@ export function nodeService(driver: Driver, mounter: Mounter): ServiceHandlers {
       // (this RPC runs for every volume every stats period).
       const isOurs = (r: { volumeId: string; stagingPath: string } | undefined): boolean => !!r && r.volumeId === volumeId
         && (r.stagingPath === path || layersAt(table, r.stagingPath).some((m) => m.device === top.device));
-      let rec = req.staging_target_path ? await mounter.recordOf(req.staging_target_path.replace(/\/+$/, '')) : undefined;
+      let rec = req.staging_target_path ? await mounter.recordOf(withoutTrailingSlash(req.staging_target_path)) : undefined;
       if (!isOurs(rec)) rec = (await mounter.staged()).find(isOurs);
       if (!rec) throw notFound(`${path} is not a mount of volume ${volumeId}`);
 

@@ -7,6 +7,7 @@ import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { CsiError, codeName, errorMessage } from '../errors.js';
 import type { Driver } from '../driver.js';
+import { RunningTasks } from '../running.js';
 import { scrub, secretValuesOf } from '../secrets.js';
 import { type ServiceName, services } from './proto.js';
 
@@ -40,50 +41,13 @@ function logFields(request: Record<string, unknown>, secrets: Set<string>): Reco
   return out;
 }
 
-/**
- * The handlers still running. gRPC's own shutdown only waits for open streams, and a client that gave
- * up has closed its stream while the handler may still be mounting: shutdown waits for the handlers
- * themselves, and aborts the ones that outlast the grace period so they undo their half-done work.
- */
-export class InflightCalls {
-  readonly #running = new Set<Promise<unknown>>();
-  readonly #shutdown = new AbortController();
-
-  get signal(): AbortSignal {
-    return this.#shutdown.signal;
-  }
-
-  get size(): number {
-    return this.#running.size;
-  }
-
-  track(p: Promise<unknown>): void {
-    const forget = (): void => void this.#running.delete(settled);
-    const settled: Promise<void> = p.then(forget, forget);
-    this.#running.add(settled);
-  }
-
-  /** Waits up to `graceMs` for the running handlers, then aborts the rest and waits up to `cleanupMs`. */
-  async drain(graceMs: number, cleanupMs: number): Promise<void> {
-    const all = (ms: number): Promise<unknown> =>
-      Promise.race([Promise.allSettled([...this.#running]), new Promise((r) => setTimeout(r, ms).unref())]);
-    await all(graceMs);
-    if (this.#running.size === 0) return;
-    this.#shutdown.abort(new Error('driver shutting down'));
-    await all(cleanupMs);
-  }
-}
-
-export function wrap(driver: Driver, service: ServiceName, method: string, handler: Handler, calls: InflightCalls): grpc.handleUnaryCall<unknown, unknown> {
+export function wrap(driver: Driver, service: ServiceName, method: string, handler: Handler, calls: RunningTasks): grpc.handleUnaryCall<unknown, unknown> {
   const fullMethod = `/csi.v1.${service}/${method}`;
   return (call, callback) => {
     const started = process.hrtime.bigint();
     const request = (call.request ?? {}) as Record<string, unknown>;
     const secrets = secretValuesOf(request);
     const controller = new AbortController();
-    const onShutdown = (): void => controller.abort(new Error('driver shutting down'));
-    if (calls.signal.aborted) onShutdown();
-    else calls.signal.addEventListener('abort', onShutdown, { once: true });
     const deadline = deadlineOf(call);
     const timer = Number.isFinite(deadline)
       ? setTimeout(() => controller.abort(new Error('deadline exceeded')), Math.max(0, deadline - Date.now()))
@@ -92,7 +56,6 @@ export function wrap(driver: Driver, service: ServiceName, method: string, handl
 
     const finish = (code: grpc.status, response: object | null, message?: string): void => {
       if (timer) clearTimeout(timer);
-      calls.signal.removeEventListener('abort', onShutdown);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       driver.metrics.observeOperation(fullMethod, codeName(code), seconds);
       const fields = { method: fullMethod, ...logFields(request, secrets), duration_ms: Math.round(seconds * 1e4) / 10, code: codeName(code) };
@@ -108,7 +71,8 @@ export function wrap(driver: Driver, service: ServiceName, method: string, handl
 
     let result: Promise<object>;
     try {
-      result = handler(request as never, { signal: controller.signal, deadline });
+      // Deadline, client cancel, or the driver's shutdown giving up on the call.
+      result = handler(request as never, { signal: AbortSignal.any([controller.signal, calls.signal]), deadline });
     } catch (err) {
       result = Promise.reject(err);
     }
@@ -151,7 +115,8 @@ async function clearStaleSocket(path: string): Promise<void> {
 
 export class CsiServer {
   readonly #server = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
-  readonly #calls = new InflightCalls();
+  // gRPC's tryShutdown only waits for open streams; a handler whose client has gone still runs.
+  readonly #calls = new RunningTasks();
   #listening = false;
 
   constructor(

@@ -3,7 +3,7 @@ export { type MountEntry, isReadOnly, isS3fs, layersAt, mountsUnder, parseMountI
 export { type FsStats, type PathHealth, type PathState, checkPath, statfsUnderDeadline } from './health.js';
 export { type StageInput, type StageSpec, s3fsArgs, s3fsOptions, stageFingerprint, stageSpecFrom, stagingKey } from './spec.js';
 export { validateOptions } from './options.js';
-export { checkPathSyntax, checkNoSymlinks, safePath } from './path-safety.js';
+export { checkPathSyntax, checkNoSymlinks, safePath, withoutTrailingSlash } from './path-safety.js';
 export { type StagedRecord, listRecords } from './records.js';
 export { Mounter, type PublishResult, type S3fsExitEvent, type StageResult } from './mounter.js';
 export { findS3fsPids } from './s3fs-process.js';

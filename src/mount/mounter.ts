@@ -328,9 +328,12 @@ export class Mounter extends EventEmitter {
 /** The caller (deadline, cancel, driver shutdown) stopped waiting while s3fs was mounting. */
 const gaveUp = (proc: S3fsProcess): CsiError => aborted(`call cancelled or past its deadline while s3fs was mounting${tail(proc.lines)}`);
 
+/** An s3fs log line without its "<timestamp> [LEVEL] " prefix. */
+const bare = (line: string): string => line.replace(/^\S+Z \[\w+\] /, '');
+
 const tail = (lines: readonly string[]): string => {
   const l = lines.filter((x) => /\[(CRT|ERR|WAN)\]/.test(x)).slice(-3);
-  const shown = (l.length ? l : lines.slice(-3)).map((x) => x.replace(/^\S+Z \[\w+\] /, ''));
+  const shown = (l.length ? l : lines.slice(-3)).map(bare);
   return shown.length ? `: ${shown.join(' | ')}` : '';
 };
 
@@ -338,7 +341,7 @@ const tail = (lines: readonly string[]): string => {
 function s3fsFailure(what: string, lines: readonly string[]): CsiError {
   // Without their timestamps and source positions (e.g. "...T12:00:00.403Z", "curl.cpp:...(2404)"),
   // whose digits would otherwise read as HTTP statuses.
-  const text = lines.map((x) => x.replace(/^\S+Z \[\w+\] /, '').replace(/\S+\.(cpp|h)\S*\(\d+\)/g, '')).join('\n');
+  const text = lines.map((x) => bare(x).replace(/\S+\.(cpp|h)\S*\(\d+\)/g, '')).join('\n');
   const msg = `${what}${tail(lines)}`;
   if (/invalid credentials|AccessDenied|SignatureDoesNotMatch|InvalidAccessKeyId|\b(HTTP|response code:?)\s*403\b/i.test(text)) return permissionDenied(msg);
   if (/bucket or key not found|NoSuchBucket|\b(HTTP|response code:?)\s*404\b/i.test(text)) return notFound(msg);

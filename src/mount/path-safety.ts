@@ -8,6 +8,9 @@ import { type MountEntry, layersAt } from './mountinfo.js';
 
 const MAX_PATH = 4096;
 
+/** `path` without trailing slashes ("/" stays "/"). */
+export const withoutTrailingSlash = (path: string): string => (path.length > 1 ? path.replace(/\/+$/, '') : path);
+
 /** Syntax and root check, pure. Returns the path without a trailing slash. */
 export function checkPathSyntax(path: string, roots: readonly string[], field: string): string {
   if (!path) throw invalidArgument(`${field} is required`);
@@ -15,7 +18,7 @@ export function checkPathSyntax(path: string, roots: readonly string[], field: s
   // NAME_MAX: a longer component fails every syscall with ENAMETOOLONG (an INTERNAL otherwise).
   if (path.split('/').some((seg) => Buffer.byteLength(seg) > 255)) throw invalidArgument(`${field} has a path component longer than 255 bytes`);
   if (!isAbsolute(path)) throw invalidArgument(`${field} "${path.slice(0, 256)}" must be absolute`);
-  const trimmed = path.length > 1 ? path.replace(/\/+$/, '') : path;
+  const trimmed = withoutTrailingSlash(path);
   if (trimmed.split('/').some((seg) => seg === '..' || seg === '.') || normalize(trimmed) !== trimmed) {
     throw invalidArgument(`${field} "${path.slice(0, 256)}" must be normalised (no "..", ".", or "//")`);
   }

@@ -8,6 +8,7 @@
 //   interval   : a full scan every --recovery-interval (also catches hung s3fs and lost targets).
 // Scans never overlap: a trigger during a scan queues exactly one more.
 import { setTimeout as sleep } from 'node:timers/promises';
+import { RunningTasks } from '../running.js';
 import type { Driver } from '../driver.js';
 import { errorMessage } from '../errors.js';
 import type { KubeReader } from '../kube/client.js';
@@ -50,9 +51,8 @@ export class Recovery {
   /** staging path -> pending local repair timer */
   readonly #local = new Map<string, NodeJS.Timeout>();
   readonly #localAttempts = new Map<string, number>();
-  /** Aborted by stop(); scans and local repairs running then are awaited (bounded) by stop(). */
-  readonly #abort = new AbortController();
-  readonly #running = new Set<Promise<unknown>>();
+  /** Scans and local repairs in progress: stop() aborts them and waits (bounded) for their undo. */
+  readonly #tasks = new RunningTasks();
 
   constructor(driver: Driver, mounter: Mounter, reader: KubeReader | undefined) {
     this.#driver = driver;
@@ -83,15 +83,7 @@ export class Recovery {
     clearTimeout(this.#timer);
     for (const t of this.#local.values()) clearTimeout(t);
     this.#local.clear();
-    this.#abort.abort(new Error('driver shutting down'));
-    await Promise.race([Promise.allSettled([...this.#running]), sleep(waitMs, undefined, { ref: false })]);
-  }
-
-  #track<T>(p: Promise<T>): Promise<T> {
-    const forget = (): void => void this.#running.delete(p);
-    this.#running.add(p);
-    p.then(forget, forget);
-    return p;
+    await this.#tasks.drain(0, waitMs);
   }
 
   /** Queues a full scan (coalesced with one in progress). */
@@ -151,7 +143,7 @@ export class Recovery {
       this.#queued = true;
       return this.#scanning;
     }
-    const run = this.#track(this.#scanOnce(trigger));
+    const run = this.#tasks.track(this.#scanOnce(trigger));
     this.#scanning = run;
     try {
       return await run;
@@ -186,7 +178,7 @@ export class Recovery {
         if (s.warn) driver.log.warn({ subject: s.subject, reason: s.reason }, 'recovery skipped');
         else driver.log.debug({ subject: s.subject, reason: s.reason }, 'recovery skipped');
       }
-      const report = await executePlan(p, { driver, mounter: this.#mounter, reader, signal: this.#abort.signal });
+      const report = await executePlan(p, { driver, mounter: this.#mounter, reader, signal: this.#tasks.signal });
       const forbidden = forbiddenErrors(view.failures).map((e) => e.message);
       const problems = [...forbidden, ...view.errors.filter((e) => !forbidden.includes(e)), ...report.problems];
       const unique = [...new Set(problems)];
@@ -227,7 +219,7 @@ export class Recovery {
   repairSoon(stagingPath: string, trigger: Trigger, delayMs: number): void {
     if (this.#stopped || this.#local.has(stagingPath)) return;
     const t = setTimeout(() => {
-      void this.#track(this.#repairOne(stagingPath, trigger)).then((ok) => {
+      void this.#tasks.track(this.#repairOne(stagingPath, trigger)).then((ok) => {
         this.#local.delete(stagingPath);
         if (ok) {
           this.#localAttempts.delete(stagingPath);
@@ -248,7 +240,7 @@ export class Recovery {
     try {
       const rec = await this.#mounter.recordOf(stagingPath);
       if (!rec) return true; // unstaged meanwhile: nothing to do
-      const r = await repairLocally(this.#mounter, driver.config, stagingPath, this.#abort.signal);
+      const r = await repairLocally(this.#mounter, driver.config, stagingPath, this.#tasks.signal);
       driver.metrics.recoveryActions.inc({ action: r.stage === 'repaired' ? 'repair' : r.stage, result: 'ok' });
       for (const t of r.targets) driver.metrics.recoveryActions.inc({ action: 'republish', result: t.result === 'error' ? 'error' : 'ok' });
       driver.log.info({ trigger, volume_id: rec.volumeId, staging_target_path: stagingPath, result: r.stage, targets: r.targets, ms: Date.now() - started }, 'local recovery done');

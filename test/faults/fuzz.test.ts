@@ -4,7 +4,7 @@
 // outside the allowed roots, and keep its memory bounded.
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -13,9 +13,9 @@ import { codeName } from '../../src/errors.js';
 import type { ServiceName } from '../../src/csi/proto.js';
 import { startDriver, type DriverProcess } from '../harness/driver.js';
 import { type FuzzWorld, RawClient, VALID_CODES, generator, isUndecodable, methodsOf } from '../harness/fuzz.js';
-import { mountPointsUnder, unmountUnder } from '../harness/mounts.js';
+import { mountPointsUnder, scrubDir } from '../harness/mounts.js';
 import { startS3Server, type S3Server } from '../harness/s3server.js';
-import { entriesUnder, findSecrets, killS3fsUnder, rssBytes } from '../harness/scan.js';
+import { entriesUnder, findSecrets, rssBytes } from '../harness/scan.js';
 
 const PER_RPC = Number(process.env.S3FS_CSI_FUZZ_COUNT ?? 10_000);
 const IN_FLIGHT = 32;
@@ -82,11 +82,7 @@ before(async () => {
 after(async () => {
   client?.close();
   if (drv) await drv.stop('SIGKILL');
-  if (dir) {
-    killS3fsUnder(dir);
-    await unmountUnder(dir);
-    await rm(dir, { recursive: true, force: true });
-  }
+  if (dir) await scrubDir(dir);
   await s3?.stop();
   if (summary.length > 0) console.log(`fuzz summary (per RPC: requests, codes, ms):\n${summary.join('\n')}`);
 });

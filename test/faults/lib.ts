@@ -1,14 +1,14 @@
 // Shared pieces of the fault suite: request builders, a fault-file handle, the leak check every test
 // ends with, and cleanup of whatever a driver left (s3fs by PID, mounts by path, temp dirs).
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ServiceError } from '@grpc/grpc-js';
 import { codeName } from '../../src/errors.js';
 import type { DriverProcess } from '../harness/driver.js';
-import { mountPointsUnder, unmountUnder } from '../harness/mounts.js';
-import { killS3fsUnder, s3fsProcessesUnder } from '../harness/scan.js';
+import { mountPointsUnder } from '../harness/mounts.js';
+import { s3fsProcessesUnder } from '../harness/scan.js';
 
 export const CAP = { mount: { fs_type: '', mount_flags: [], volume_mount_group: '' }, access_mode: { mode: 'MULTI_NODE_MULTI_WRITER' } };
 export const CAPS = [CAP];
@@ -96,12 +96,7 @@ export async function leaks(d: DriverProcess, targets: string[] = []): Promise<s
   return out;
 }
 
-/** Test cleanup, also after a failure: s3fs by PID, mounts by path, then the directory. */
-export async function scrubDir(dir: string, removeDir = true): Promise<void> {
-  killS3fsUnder(dir);
-  await unmountUnder(dir);
-  if (removeDir) await rm(dir, { recursive: true, force: true });
-}
+export { scrubDir } from '../harness/mounts.js';
 
 /** Texts the driver let out (logs, error messages, metrics) for the secret scan. */
 export class Witness {

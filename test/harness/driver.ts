@@ -1,13 +1,13 @@
 // Starts the real s3fs-csi binary (bin/s3fs-csi, compiled) and talks to it over its real socket.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client, ServiceError } from '@grpc/grpc-js';
 import { csiClient, type ServiceName, unary } from '../../src/csi/proto.js';
 import { packageRoot } from '../../src/paths.js';
-import { killS3fsAndUnmountUnder } from './mounts.js';
+import { killS3fsAndUnmountUnder, scrubDir } from './mounts.js';
 import { freePort, waitFor } from './net.js';
 
 export const binPath = join(packageRoot, 'bin', 's3fs-csi');
@@ -37,6 +37,8 @@ export interface DriverProcess {
   callCode(service: ServiceName, method: string, request?: object, deadlineMs?: number): Promise<number>;
   http(path: string): Promise<{ status: number; body: string }>;
   exited: Promise<number | null>;
+  /** The exit code, or 'still running' once `ms` have passed (never waits unbounded). */
+  exitedWithin(ms: number): Promise<number | null | 'still running'>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
   /** Removes the temp dir (when the harness created it). */
   cleanup(): Promise<void>;
@@ -97,6 +99,7 @@ export async function startDriver(opts: DriverOptions = {}): Promise<DriverProce
     proc,
     logs,
     exited,
+    exitedWithin: (ms) => Promise.race([exited, new Promise<'still running'>((r) => setTimeout(() => r('still running'), ms).unref())]),
     call: (service, method, request = {}, deadlineMs = 30_000) => unary(clientFor(service), method, request, deadlineMs),
     async callCode(service, method, request = {}, deadlineMs = 30_000) {
       try {
@@ -124,11 +127,8 @@ export async function startDriver(opts: DriverOptions = {}): Promise<DriverProce
       const late = setTimeout(() => void killS3fsAndUnmountUnder(dir), 5000);
       await stopped;
       clearTimeout(late);
-      if (!ownDir) return;
-      // s3fs outlives a killed driver by design: never let rm walk into a FUSE mount it still serves
-      // (a hung or still-initialising s3fs would block rm, and with it the test file, for good).
-      await killS3fsAndUnmountUnder(dir);
-      await rm(dir, { recursive: true, force: true });
+      // s3fs outlives a killed driver by design: its mounts go before the directory does.
+      if (ownDir) await scrubDir(dir);
     },
   };
 

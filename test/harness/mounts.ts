@@ -1,6 +1,7 @@
 // Test cleanup: unmount whatever is still mounted under a directory (deepest first, also dead FUSE
 // mounts), so a failing test never leaves mounts behind.
 import { execFile } from 'node:child_process';
+import { rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { mountsUnder, readMountTable } from '../../src/mount/mountinfo.js';
 import { s3fsPidsWhere } from '../../src/mount/s3fs-process.js';
@@ -36,4 +37,13 @@ export async function killS3fsAndUnmountUnder(dir: string): Promise<void> {
     }
   }
   await unmountUnder(dir);
+}
+
+/**
+ * Test cleanup, also after a failure: s3fs by PID, mounts by path, then the directory. Never rm a
+ * directory first: rm would walk into a FUSE mount whose s3fs still runs, and block on it if s3fs hangs.
+ */
+export async function scrubDir(dir: string, removeDir = true): Promise<void> {
+  await killS3fsAndUnmountUnder(dir);
+  if (removeDir) await rm(dir, { recursive: true, force: true });
 }

@@ -140,15 +140,3 @@ export function rssBytes(pid: number): number | undefined {
   }
 }
 
-/** SIGKILLs the s3fs processes serving mounts under `dir` (test cleanup; by PID, never by name). */
-export function killS3fsUnder(dir: string): number[] {
-  const pids = s3fsProcessesUnder(dir).map((p) => p.pid);
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-  return pids;
-}

@@ -137,8 +137,8 @@ describe('socket lifecycle', () => {
     const second = await driver({ mode: 'all', dir: first.dir });
     assert.equal((await second.call<{ name: string }>('Identity', 'GetPluginInfo')).name, 's3fs.csi.dev');
     const third = await driver({ mode: 'all', dir: first.dir, waitReady: false });
-    const thirdExit = await Promise.race([third.exited, new Promise<string>((r) => setTimeout(() => r('still running after 20 s'), 20_000))]);
-    assert.ok(thirdExit !== 0 && thirdExit !== 'still running after 20 s', `a third instance refuses to steal a live socket (exit: ${thirdExit})`);
+    const thirdExit = await third.exitedWithin(20_000);
+    assert.ok(thirdExit !== 0 && thirdExit !== 'still running', `a third instance refuses to steal a live socket (exit: ${thirdExit})`);
     assert.equal((await second.call<{ name: string }>('Identity', 'GetPluginInfo')).name, 's3fs.csi.dev');
   });
 });

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, readdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { startDriver, type DriverProcess } from '../harness/driver.js';
-import { killS3fsAndUnmountUnder, mountPointsUnder, s3fsPidsUnder } from '../harness/mounts.js';
+import { killS3fsAndUnmountUnder, mountPointsUnder, s3fsPidsUnder, scrubDir } from '../harness/mounts.js';
 import { startS3Server, type S3Server } from '../harness/s3server.js';
 import { waitFor } from '../harness/net.js';
 
@@ -362,8 +362,7 @@ describe('Node service with real s3fs', () => {
     } finally {
       await d1?.stop('SIGKILL');
       await d2?.stop('SIGKILL');
-      await killS3fsAndUnmountUnder(dir);
-      await rm(dir, { recursive: true, force: true });
+      await scrubDir(dir);
     }
   });
 });

@@ -3,7 +3,7 @@
 // controller (binding), and kubelet (vol_data.json files, NodeStage, NodePublish, "containers" as
 // mount namespaces made with unshare). The kubelet dir is a shared (rshared) bind mount, as on a node.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -12,7 +12,7 @@ import { NODE_RBAC_RULES } from '../../src/kube/rbac.js';
 import { stagingPathFor, targetPathFor } from '../../src/recovery/kubelet-paths.js';
 import { startDriver, type DriverProcess } from '../harness/driver.js';
 import { startKube, type KubeCluster } from '../harness/kube.js';
-import { killS3fsAndUnmountUnder, s3fsPidsUnder, unmountUnder } from '../harness/mounts.js';
+import { s3fsPidsUnder, scrubDir } from '../harness/mounts.js';
 import { startS3Server, type S3Server } from '../harness/s3server.js';
 
 const run = promisify(execFile);
@@ -79,9 +79,7 @@ export async function buildWorld(o: WorldOptions): Promise<World> {
   const world: Partial<World> & { volumes: WorldVolume[]; pods: WorldPod[] } = { base, kubeletDir, volumes: [], pods: [] };
   const cleanup = async (): Promise<void> => {
     await world.driver?.stop('SIGKILL').catch(() => undefined);
-    await killS3fsAndUnmountUnder(base);
-    await unmountUnder(base);
-    await rm(base, { recursive: true, force: true }).catch(() => undefined);
+    await scrubDir(base).catch(() => undefined);
     await kube?.stop();
     await s3?.stop();
   };

@@ -4,13 +4,13 @@
 // JUnit reports go to build/sanity/<shape>/junit.xml. Everything started here is stopped, and
 // anything left mounted under the run's directory is unmounted, also when a spec fails.
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { packageRoot } from '../../src/paths.js';
 import { startDriver, type DriverProcess } from '../harness/driver.js';
-import { killS3fsAndUnmountUnder, mountPointsUnder } from '../harness/mounts.js';
+import { mountPointsUnder, scrubDir } from '../harness/mounts.js';
 import { failures, runSanity } from '../harness/sanity.js';
 import { startS3Server, type S3Server } from '../harness/s3server.js';
 
@@ -67,10 +67,7 @@ describe('csi-sanity v5.4.0, full suite', () => {
 
   after(async () => {
     for (const d of drivers) await d.cleanup();
-    for (const r of roots) {
-      await killS3fsAndUnmountUnder(r);
-      await rm(r, { recursive: true, force: true });
-    }
+    for (const r of roots) await scrubDir(r);
     await s3?.stop();
   });
 
