@@ -3,7 +3,8 @@
 # sources this project may reach (Debian apt, the npm registry, the Go module proxy). Each tool is
 # cached under $TOOLS_DIR keyed by its version, so the second run only checks that files exist.
 #
-#   scripts/install-tools.sh [node] [apt] [s3] [sanity] [kube] [helm] [chart] [peers]   (default: all but peers)
+#   scripts/install-tools.sh [node] [apt] [s3] [sanity] [kube] [helm] [chart] [node-e2e] [image] [peers]
+#   (default: all but peers)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,14 +39,35 @@ go_tool() {
   rm -rf "$dir" && mv "$dir.tmp" "$dir"
 }
 
-# go_module_tool NAME VERSION MODULE_DIR PACKAGE: build from one of tools/*/go.mod (needs replaces).
+# go_module_tool NAME VERSION MODULE_DIR PACKAGE [LDFLAGS]: build from one of tools/*/go.mod (needs replaces).
 go_module_tool() {
-  local name=$1 version=$2 moddir=$3 pkg=$4 dir="$TOOLS_DIR/$1-$2"
+  local name=$1 version=$2 moddir=$3 pkg=$4 ldflags=${5:-} dir="$TOOLS_DIR/$1-$2"
   if [ -x "$dir/$name" ]; then return; fi
   log "building $name $version from $moddir (slow the first time; cached in $dir)"
   mkdir -p "$dir"
-  (cd "$here/$moddir" && go build -o "$dir/$name.tmp" "$pkg") || return 1
+  (cd "$here/$moddir" && go build -ldflags "$ldflags" -o "$dir/$name.tmp" "$pkg") || return 1
   mv "$dir/$name.tmp" "$dir/$name"
+}
+
+# Kubernetes binaries report the version kubectl, helm and kubelet's own checks parse only when it is
+# stamped at link time (unstamped they say v0.0.0-master+$Format:%H$).
+kube_ldflags() {
+  local v=${KUBE_VERSION#v} x
+  for x in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    printf -- '-X %s.gitVersion=%s -X %s.gitMajor=%s -X %s.gitMinor=%s -X %s.gitTreeState=clean ' \
+      "$x" "$KUBE_VERSION" "$x" "${v%%.*}" "$x" "$(echo "$v" | cut -d. -f2)" "$x"
+  done
+}
+
+# apt_install PACKAGE...: the ones not installed yet, one apt-get run.
+apt_install() {
+  local missing=() p
+  for p in "$@"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
+  if [ ${#missing[@]} -eq 0 ]; then return; fi
+  log "apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 # sidecar_rbac NAME MODULE VERSION: the sidecar's own deploy/kubernetes/rbac.yaml, taken from its
@@ -84,7 +106,7 @@ install_apt() {
 }
 
 want=("$@")
-[ ${#want[@]} -gt 0 ] || want=(node apt s3 sanity helm chart kube)
+[ ${#want[@]} -gt 0 ] || want=(node apt s3 sanity helm chart kube node-e2e image)
 for w in "${want[@]}"; do
   case $w in
     node) install_node ;;
@@ -100,7 +122,23 @@ for w in "${want[@]}"; do
       ;;
     kube)
       go_module_tool etcd "$ETCD_VERSION" tools/etcd go.etcd.io/etcd/server/v3
-      go_module_tool kube-apiserver "$KUBE_VERSION" tools/kube k8s.io/kubernetes/cmd/kube-apiserver
+      go_module_tool kube-apiserver "$KUBE_VERSION" tools/kube k8s.io/kubernetes/cmd/kube-apiserver "$(kube_ldflags)"
+      ;;
+    node-e2e)
+      # A whole single node for the end-to-end tests (test/e2e, docs/e2e.md): kubelet, scheduler,
+      # controller-manager and kubectl from the same tools module as the API server, containerd and
+      # runc from Debian, busybox-static for the locally made pause and workload images.
+      for b in kubelet kube-controller-manager kube-scheduler kubectl; do
+        go_module_tool "$b" "$KUBE_VERSION" tools/kube "k8s.io/kubernetes/cmd/$b" "$(kube_ldflags)"
+      done
+      apt_install containerd runc busybox-static iproute2 kmod
+      ;;
+    image)
+      # `make image` without a Docker daemon or a registry: BuildKit's daemon and client, and
+      # debootstrap to make the Debian base image locally (scripts/image.sh).
+      go_module_tool buildkitd "$BUILDKIT_VERSION" tools/buildkit github.com/moby/buildkit/cmd/buildkitd
+      go_module_tool buildctl "$BUILDKIT_VERSION" tools/buildkit github.com/moby/buildkit/cmd/buildctl
+      apt_install debootstrap runc ca-certificates
       ;;
     peers)
       # The real sidecar when the module proxy serves it; otherwise (it answers 403 here) a stand-in
@@ -128,5 +166,11 @@ export LIVENESSPROBE_BIN="$TOOLS_DIR/livenessprobe-v2.19.0/livenessprobe"
 export LIVENESSPROBE_STANDIN_BIN="$TOOLS_DIR/livenessprobe-$LIVENESSPROBE_STANDIN/livenessprobe"
 export GRPCURL_BIN="$TOOLS_DIR/grpcurl-$GRPCURL_VERSION/grpcurl"
 export DOCKERFILE_LINT_BIN="$TOOLS_DIR/dockerfile-lint-$BUILDKIT_VERSION/dockerfile-lint"
+export KUBELET_BIN="$TOOLS_DIR/kubelet-$KUBE_VERSION/kubelet"
+export KUBE_CONTROLLER_MANAGER_BIN="$TOOLS_DIR/kube-controller-manager-$KUBE_VERSION/kube-controller-manager"
+export KUBE_SCHEDULER_BIN="$TOOLS_DIR/kube-scheduler-$KUBE_VERSION/kube-scheduler"
+export KUBECTL_BIN="$TOOLS_DIR/kubectl-$KUBE_VERSION/kubectl"
+export BUILDKITD_BIN="$TOOLS_DIR/buildkitd-$BUILDKIT_VERSION/buildkitd"
+export BUILDCTL_BIN="$TOOLS_DIR/buildctl-$BUILDKIT_VERSION/buildctl"
 export SIDECAR_RBAC_DIR="$TOOLS_DIR/sidecar-rbac"
 EOF
