@@ -9,6 +9,19 @@ import { createLogger } from './log.js';
 import { checkDirectory, checkFuseDevice, checkS3fsBinary } from './mount/prerequisites.js';
 import { startHttp } from './probe/http.js';
 import { packageVersion } from './paths.js';
+import type { RegistrationServer } from './kube/registration.js';
+
+/** Serves kubelet's plugin registration socket; its breakage fails Probe (and so /healthz). */
+async function startRegistration(driver: Driver, where: NonNullable<Config['registration']>): Promise<RegistrationServer> {
+  const { RegistrationServer: Server } = await import('./kube/registration.js');
+  const reg = new Server({
+    ...where, driverName: driver.config.driverName, log: driver.log,
+    onStatus: (ok) => driver.metrics.kubeletRegistered.set(ok ? 1 : 0),
+  });
+  await reg.listen();
+  driver.addHealthCheck('registration', () => reg.problem());
+  return reg;
+}
 
 export async function serve(cfg: Config): Promise<void> {
   const log = createLogger(cfg.logLevel);
@@ -32,6 +45,8 @@ export async function serve(cfg: Config): Promise<void> {
   const server = new CsiServer(driver, handlers);
   await server.listen();
   const http = await startHttp(driver);
+  // Registration last: kubelet calls NodeGetInfo as soon as it sees the registration socket.
+  const registration = hasNode(cfg) && cfg.registration ? await startRegistration(driver, cfg.registration) : undefined;
   log.info({ version: packageVersion, mode: cfg.mode, endpoint: cfg.socketPath, node: cfg.nodeId, http: cfg.http }, 's3fs-csi serving');
 
   let stopping = false;
@@ -39,6 +54,8 @@ export async function serve(cfg: Config): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
+    // Socket gone first: kubelet deregisters the plugin instead of calling a driver that is leaving.
+    await registration?.close();
     await Promise.all([recovery?.stop(), server.shutdown(cfg.shutdownTimeoutMs)]);
     await http?.close();
     log.info('stopped');
