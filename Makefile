@@ -14,7 +14,7 @@ TEST_FLAGS ?= --test-concurrency=1 --test-timeout=600000 --test-force-exit
 # the integration tests, the fault suite and the full csi-sanity suite.
 TESTS ?= 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js' 'dist/test/faults/**/*.test.js' 'dist/test/sanity/**/*.test.js'
 
-.PHONY: all setup tools deps build test unit sanity run clean bench image chart-lint chart-test demo
+.PHONY: all setup tools deps build native test unit sanity run clean bench image chart-lint chart-test demo
 
 all: build
 
@@ -28,9 +28,18 @@ node_modules/.installed: package.json package-lock.json | tools
 
 deps: node_modules/.installed
 
-build: deps
+build: deps native
 	rm -rf dist  # no stale output of deleted sources for the test globs to find
 	node_modules/.bin/tsc -p tsconfig.json
+
+# The single-threaded helper that heals containers' mount namespaces in place (docs/kernel.md); the
+# driver finds it with --heal-helper (default: s3fs-csi-heal on PATH, else this built copy).
+CC ?= cc
+HEAL_HELPER := build/native/s3fs-csi-heal
+native: $(HEAL_HELPER)
+$(HEAL_HELPER): native/heal.c
+	mkdir -p $(@D)
+	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
 
 setup: tools deps
 
