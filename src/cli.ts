@@ -57,6 +57,7 @@ interface ServeOptions {
   shutdownTimeout: number;
   mountCheckTimeout: number;
   mountTimeout: number;
+  healHelper: string;
 }
 
 /** Reads a mounted Secret directory (one file per key), as Kubernetes projects a Secret volume. */
@@ -107,6 +108,7 @@ export function configFrom(o: ServeOptions): Config {
     shutdownTimeoutMs: o.shutdownTimeout,
     mountCheckTimeoutMs: o.mountCheckTimeout,
     mountTimeoutMs: o.mountTimeout,
+    healHelper: o.healHelper,
   };
 }
 
@@ -149,6 +151,7 @@ export function buildCli(actions: {
     .addOption(opt('--shutdown-timeout <duration>', 'how long in-flight calls may run after SIGTERM (then they are aborted and undo half-done work)', 'S3FS_CSI_SHUTDOWN_TIMEOUT').argParser(duration).default(10_000, '10s'))
     .addOption(opt('--mount-check-timeout <duration>', 'deadline of one mount health check', 'S3FS_CSI_MOUNT_CHECK_TIMEOUT').argParser(duration).default(2000, '2s'))
     .addOption(opt('--mount-timeout <duration>', 'how long NodeStageVolume waits for s3fs to mount', 'S3FS_CSI_MOUNT_TIMEOUT').argParser(duration).default(30_000, '30s'))
+    .addOption(opt('--heal-helper <path>', 'helper that heals running containers\' dead mounts in place after a repair (a path or a name on PATH; none = off)', 'S3FS_CSI_HEAL_HELPER').default('s3fs-csi-heal'))
     .action(async (o: ServeOptions) => {
       let cfg: Config | undefined;
       try {

@@ -48,6 +48,11 @@ export interface Config {
   mountCheckTimeoutMs: number;
   /** How long NodeStageVolume waits for s3fs to appear in the mount table. */
   mountTimeoutMs: number;
+  /**
+   * The s3fs-csi-heal helper that heals containers' private mounts in place after a repair: a path,
+   * a name looked up on PATH (then the checkout's build/native copy), or `none` to turn it off.
+   */
+  healHelper: string;
 }
 
 export function hasController(cfg: Pick<Config, 'mode'>): boolean {
