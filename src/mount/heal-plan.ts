@@ -76,6 +76,10 @@ function reasonToSkip(top: MountEntry, table: readonly MountEntry[]): string | u
   // A peer of other namespaces' mounts (e.g. the host's own kubelet dir, or a Bidirectional
   // container): repairs reach it by propagation, and detaching its dead layer would propagate back.
   if (isShared(top)) return 'shared mount (peer group): healed by propagation, never in place';
+  // Mount and unmount events propagate by the parent's peer group: a mount placed beneath the dead one
+  // on a shared parent would appear in the parent's peers too.
+  const parent = table.find((p) => p.id === top.parentId);
+  if (parent && isShared(parent)) return `the mount it sits on (${parent.mountPoint}) is shared: a change here would propagate to its peers`;
   // Detaching the dead mount takes every mount below it along (e.g. a ConfigMap mounted inside the
   // volume); those are not ours to re-create.
   const nested = table.filter((c) => c.parentId === top.id && c.mountPoint !== top.mountPoint);
