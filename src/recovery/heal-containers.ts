@@ -15,6 +15,7 @@ const PARALLELISM = 4;
 /** Heals the containers of the volumes staged at `stagingPaths`; resolves to one result per dead mount found. */
 export async function healContainers(driver: Driver, stagingPaths: readonly string[]): Promise<HealResult[]> {
   const log = driver.log;
+  const started = Date.now();
   try {
     const table = await readMountTable();
     const volumes = stagingPaths.map((p) => volumeLayers(p, layersAt(table, p))).filter((v): v is VolumeLayers => v !== undefined && v.deadDevices.size > 0);
@@ -43,6 +44,10 @@ export async function healContainers(driver: Driver, stagingPaths: readonly stri
       });
     }
     for (const r of results) report(driver, r);
+    if (results.length > 0) {
+      const count = (k: HealResult['result']): number => results.filter((r) => r.result === k).length;
+      log.info({ staging_target_paths: stagingPaths, namespaces: views.length, healed: count('healed'), failed: count('failed'), skipped: count('skipped'), ms: Date.now() - started }, 'container heal pass done');
+    }
     return results;
   } catch (err) {
     // /proc or the mount table unreadable: nothing was changed.
