@@ -16,7 +16,7 @@ TEST_FLAGS ?= --test-concurrency=1 --test-timeout=600000 --test-force-exit
 E2E_TESTS ?= 'dist/test/e2e/**/*.test.js'
 TESTS ?= 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js' 'dist/test/faults/**/*.test.js' 'dist/test/sanity/**/*.test.js' $(E2E_TESTS)
 
-.PHONY: all setup tools deps build test unit sanity e2e run clean bench image chart-lint chart-test demo
+.PHONY: all setup tools deps build native test unit sanity e2e run clean bench image chart-lint chart-test demo
 
 all: build
 
@@ -30,9 +30,18 @@ node_modules/.installed: package.json package-lock.json | tools
 
 deps: node_modules/.installed
 
-build: deps
+build: deps native
 	rm -rf dist  # no stale output of deleted sources for the test globs to find
 	node_modules/.bin/tsc -p tsconfig.json
+
+# The single-threaded helper that heals containers' mount namespaces in place (docs/kernel.md); the
+# driver finds it with --heal-helper (default: s3fs-csi-heal on PATH, else this built copy).
+CC ?= cc
+HEAL_HELPER := build/native/s3fs-csi-heal
+native: $(HEAL_HELPER)
+$(HEAL_HELPER): native/heal.c
+	mkdir -p $(@D)
+	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
 
 setup: tools deps
 

@@ -61,6 +61,7 @@ interface ServeOptions {
   registration: 'builtin' | 'none';
   kubeletRegistrationPath?: string;
   registrationDir?: string;
+  healHelper: string;
 }
 
 /** Reads a mounted Secret directory (one file per key), as Kubernetes projects a Secret volume. */
@@ -115,6 +116,7 @@ export function configFrom(o: ServeOptions): Config {
       socketPath: join(normaliseRoot(o.registrationDir ?? join(kubeletDir, 'plugins_registry')), `${o.drivername}-reg.sock`),
       kubeletCsiSocketPath: o.kubeletRegistrationPath ?? join(kubeletDir, 'plugins', o.drivername, 'csi.sock'),
     } : undefined,
+    healHelper: o.healHelper,
   };
 }
 
@@ -160,6 +162,7 @@ export function buildCli(actions: {
     .addOption(opt('--registration <how>', 'kubelet plugin registration: builtin (serve it in node mode) or none (a node-driver-registrar sidecar does it)', 'S3FS_CSI_REGISTRATION').choices(['builtin', 'none']).default('none'))
     .addOption(opt('--kubelet-registration-path <path>', 'the CSI socket as kubelet sees it (default <kubelet-dir>/plugins/<drivername>/csi.sock)', 'S3FS_CSI_KUBELET_REGISTRATION_PATH'))
     .addOption(opt('--registration-dir <dir>', 'kubelet\'s plugin registration directory (default <kubelet-dir>/plugins_registry)', 'S3FS_CSI_REGISTRATION_DIR'))
+    .addOption(opt('--heal-helper <path>', 'helper that heals running containers\' dead mounts in place after a repair (a path or a name on PATH; none = off)', 'S3FS_CSI_HEAL_HELPER').default('s3fs-csi-heal'))
     .action(async (o: ServeOptions) => {
       let cfg: Config | undefined;
       try {

@@ -54,6 +54,11 @@ export interface Config {
    * node-driver-registrar sidecar registers the driver instead.
    */
   registration?: { socketPath: string; kubeletCsiSocketPath: string };
+  /**
+   * The s3fs-csi-heal helper that heals containers' private mounts in place after a repair: a path,
+   * a name looked up on PATH (then the checkout's build/native copy), or `none` to turn it off.
+   */
+  healHelper: string;
 }
 
 export function hasController(cfg: Pick<Config, 'mode'>): boolean {

@@ -36,6 +36,12 @@ export class Metrics {
     labelNames: ['trigger', 'result'] as const,
     registers: [this.registry],
   });
+  readonly containerHeals = new Counter({
+    name: 's3fs_csi_container_heals_total',
+    help: 'Dead volume mounts in running containers replaced in place after a repair, by result (healed, failed, skipped)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
   readonly recoveryDuration = new Histogram({
     name: 's3fs_csi_recovery_duration_seconds',
     help: 'Duration of one recovery scan and repair',

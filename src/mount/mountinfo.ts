@@ -11,6 +11,8 @@ export interface MountEntry {
   root: string;
   mountPoint: string;
   options: string[];
+  /** Propagation tags: "shared:N" (a peer group), "master:N" (a slave of one), "unbindable". */
+  optionalFields: string[];
   fsType: string;
   source: string;
   superOptions: string[];
@@ -33,6 +35,7 @@ export function parseMountInfo(text: string): MountEntry[] {
       root: unescape(fields[3] ?? ''),
       mountPoint: unescape(fields[4] ?? ''),
       options: (fields[5] ?? '').split(','),
+      optionalFields: fields.slice(6, sep),
       fsType: fields[sep + 1] ?? '',
       source: unescape(fields[sep + 2] ?? ''),
       superOptions: (fields[sep + 3] ?? '').split(','),
@@ -77,3 +80,5 @@ export function mountsUnder(table: readonly MountEntry[], dir: string): MountEnt
 
 export const isReadOnly = (m: MountEntry): boolean => m.options.includes('ro');
 export const isS3fs = (m: MountEntry): boolean => m.fsType === 'fuse.s3fs';
+/** In a peer group: mount events on it propagate to (and from) its peers. */
+export const isShared = (m: MountEntry): boolean => m.optionalFields.some((f) => f.startsWith('shared:'));

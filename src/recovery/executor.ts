@@ -8,6 +8,7 @@ import { errorMessage } from '../errors.js';
 import { KubeError, type KubeReader } from '../kube/client.js';
 import { type Mounter, type StageSpec, stageSpecFrom } from '../mount/index.js';
 import type { DesiredVolume } from './cluster.js';
+import { healContainers } from './heal-containers.js';
 import { LocalRecoveryError, localSpec } from './local.js';
 import type { OrphanPlan, Plan, VolumePlan } from './planner.js';
 import { mapSettled } from './pool.js';
@@ -137,6 +138,9 @@ export async function executePlan(p: Plan, deps: ExecutorDeps): Promise<Executio
           record({ subject: t.path, action: tp.action === 'publish' ? 'publish' : 'republish', result: 'error', detail: errorMessage(err) }, { ...fields, target_path: t.path, was: tp.state });
         }
       }
+      // Containers with a private copy of the dead mount (mountPropagation None): healed in place.
+      // Logged and counted on their own (s3fs_csi_container_heals_total); they never fail the volume.
+      if (vp.stage === 'repair') await healContainers(driver, [vol.stagingPath]);
     });
     return ok;
   };

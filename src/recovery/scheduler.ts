@@ -16,6 +16,7 @@ import type { Mounter, S3fsExitEvent } from '../mount/index.js';
 import { desiredState } from './cluster.js';
 import { fetchClusterView, forbiddenErrors } from './discovery.js';
 import { type ExecutionReport, executePlan } from './executor.js';
+import { healContainers } from './heal-containers.js';
 import { LocalRecoveryError, repairLocally } from './local.js';
 import { observeNode } from './observe.js';
 import { type Plan, plan } from './planner.js';
@@ -241,6 +242,7 @@ export class Recovery {
       const rec = await this.#mounter.recordOf(stagingPath);
       if (!rec) return true; // unstaged meanwhile: nothing to do
       const r = await repairLocally(this.#mounter, driver.config, stagingPath, this.#tasks.signal);
+      if (r.stage === 'repaired') await this.#mounter.withVolumeLock(rec.volumeId, () => healContainers(driver, [stagingPath]));
       driver.metrics.recoveryActions.inc({ action: r.stage === 'repaired' ? 'repair' : r.stage, result: 'ok' });
       for (const t of r.targets) driver.metrics.recoveryActions.inc({ action: 'republish', result: t.result === 'error' ? 'error' : 'ok' });
       driver.log.info({ trigger, volume_id: rec.volumeId, staging_target_path: stagingPath, result: r.stage, targets: r.targets, ms: Date.now() - started }, 'local recovery done');

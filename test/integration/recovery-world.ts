@@ -114,6 +114,8 @@ export async function buildWorld(o: WorldOptions): Promise<World> {
           '--nodeid', THIS_NODE, '--drivername', DRIVER, '--s3-endpoint', s.endpoint,
           '--recovery', 'true', '--kubeconfig', so.kubeconfig ?? nodeKubeconfig,
           '--recovery-parallelism', '10', '--mount-check-timeout', '2s', '--log-level', 'debug',
+          // This world shows healing by propagation and by restart; healing in place: heal.test.ts.
+          '--heal-helper', 'none',
           ...(so.args ?? []),
         ],
       });

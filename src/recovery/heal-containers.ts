@@ -1,0 +1,67 @@
+// After a repair: heal every running container that still shows a dead layer of the repaired
+// volumes, in place. Containers with mountPropagation HostToContainer were already reached by the
+// bind stacked on the staging path; the ones with the default (None) hold a private copy of the dead
+// mount, which s3fs-csi-heal replaces inside their mount namespace (docs/kernel.md). One /proc scan
+// for all volumes given, a plan per volume (pure, src/mount/heal-plan.ts), a few helpers at once,
+// each under a deadline. Every outcome is logged and counted; none of them fails the repair.
+import type { Driver } from '../driver.js';
+import { errorMessage } from '../errors.js';
+import { type HealResult, type HealTask, type HealWhere, otherNamespaces, planHeals, readMountTable, layersAt, resolveHealHelper, runHealHelper, seesHostPids, type VolumeLayers, volumeLayers } from '../mount/index.js';
+import { mapSettled } from './pool.js';
+
+const HELPER_TIMEOUT_MS = 5000;
+const PARALLELISM = 4;
+
+/** Heals the containers of the volumes staged at `stagingPaths`; resolves to one result per dead mount found. */
+export async function healContainers(driver: Driver, stagingPaths: readonly string[]): Promise<HealResult[]> {
+  const log = driver.log;
+  const started = Date.now();
+  try {
+    const table = await readMountTable();
+    const volumes = stagingPaths.map((p) => volumeLayers(p, layersAt(table, p))).filter((v): v is VolumeLayers => v !== undefined && v.deadDevices.size > 0);
+    if (volumes.length === 0 || driver.config.healHelper === 'none') return [];
+    if (!(await seesHostPids())) {
+      log.warn({ staging_target_paths: stagingPaths }, 'containers cannot be healed in place: the node plugin does not see the node\'s processes (hostPID)');
+      return [];
+    }
+    const views = await otherNamespaces();
+    const helper = await resolveHealHelper(driver.config.healHelper);
+    const tasks: HealTask[] = [];
+    const results: HealResult[] = [];
+    for (const v of volumes) {
+      const p = planHeals(v, views);
+      tasks.push(...p.tasks);
+      for (const s of p.skipped) results.push({ result: 'skipped', where: { ns: s.ns, pid: s.pid, target: s.target }, reason: s.reason });
+    }
+    if (!helper) {
+      for (const t of tasks) results.push({ result: 'failed', where: whereOf(t), reason: 'helper', message: `${driver.config.healHelper} not found (--heal-helper)`, ms: 0 });
+    } else {
+      const settled = await mapSettled(tasks, PARALLELISM, (t) => runHealHelper(helper, t, HELPER_TIMEOUT_MS));
+      settled.forEach((r, i) => {
+        const t = tasks[i];
+        if (r.status === 'fulfilled') results.push(r.value);
+        else if (t) results.push({ result: 'failed', where: whereOf(t), reason: 'helper', message: errorMessage(r.reason), ms: 0 });
+      });
+    }
+    for (const r of results) report(driver, r);
+    if (results.length > 0) {
+      const count = (k: HealResult['result']): number => results.filter((r) => r.result === k).length;
+      log.info({ staging_target_paths: stagingPaths, namespaces: views.length, healed: count('healed'), failed: count('failed'), skipped: count('skipped'), ms: Date.now() - started }, 'container heal pass done');
+    }
+    return results;
+  } catch (err) {
+    // /proc or the mount table unreadable: nothing was changed.
+    log.error({ staging_target_paths: stagingPaths, err: errorMessage(err) }, 'cannot look for containers to heal');
+    return [];
+  }
+}
+
+const whereOf = (t: HealTask): HealWhere => ({ ns: t.ns, pid: t.pid, target: t.target });
+
+function report(driver: Driver, r: HealResult): void {
+  driver.metrics.containerHeals.inc({ result: r.result });
+  const fields = { mnt_ns: r.where.ns, pid: r.where.pid, container_path: r.where.target };
+  if (r.result === 'healed') driver.log.info({ ...fields, source: r.source, read_only: r.readOnly, ms: r.ms }, 'container healed in place');
+  else if (r.result === 'failed') driver.log.error({ ...fields, reason: r.reason, err: r.message, ms: r.ms }, 'container heal failed');
+  else driver.log.warn({ ...fields, reason: r.reason }, 'container heal skipped');
+}
