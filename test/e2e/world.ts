@@ -1,0 +1,146 @@
+// The end-to-end world: a real single node (test/harness/cluster.ts), a real S3 server on the host's
+// loopback, the driver image built from the Dockerfile and imported into containerd, and the chart
+// installed with helm, the way a user installs it, with only what this machine forces changed:
+//   - images: the local driver image (pullPolicy Never); the kubernetes-csi sidecar images cannot be
+//     had here, so they are set to Never too (never pulled: no registry traffic) and stay waiting —
+//     the tests do what external-provisioner would do (test/harness/provisioner.ts);
+//   - hostNetwork for both roles and probes on 127.0.0.1: S3 listens on the host's loopback, and no
+//     probe may go to a pod or node address;
+//   - the API server is reached on 127.0.0.1 (KUBERNETES_SERVICE_HOST/PORT): no kube-proxy runs,
+//     and the service IP must never be sent to.
+import { execFile } from 'node:child_process';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { S3Client } from '@aws-sdk/client-s3';
+import type { V1Pod } from '@kubernetes/client-node';
+import { type TestNode, isPodReady, startNode } from '../harness/cluster.js';
+import { helm, upgradeInstall, chartDir } from '../harness/chart.js';
+import { type E2eImages, ensureE2eImages } from '../harness/images.js';
+import { freePort, waitFor } from '../harness/net.js';
+import { type S3Server, startS3Server } from '../harness/s3server.js';
+
+const run = promisify(execFile);
+
+export const NAMESPACE = 'kube-system';
+export const RELEASE = 's3fs-csi';
+export const DRIVER = 's3fs.csi.dev';
+export const SECRET = 's3fs-csi-e2e-credentials';
+
+export interface World {
+  node: TestNode;
+  s3: S3Server;
+  s3client: S3Client;
+  images: E2eImages;
+  ports: { nodeHealth: number; controllerHealth: number };
+  /** The values the chart was installed with (tests upgrade from them). */
+  values: Record<string, unknown>;
+  install(values: Record<string, unknown>): Promise<void>;
+  nodePod(): Promise<V1Pod>;
+  controllerPod(): Promise<V1Pod>;
+  /** The controller's CSI socket as seen on the host (its pod's emptyDir). */
+  controllerSocket(): Promise<string>;
+  /** Lines of a container's log through the API server (kubelet on loopback). */
+  logs(namespace: string, pod: string, container?: string): Promise<string>;
+  stop(): Promise<string[]>;
+}
+
+export function chartValues(w: { node: TestNode; s3: S3Server; images: E2eImages; ports: { nodeHealth: number; controllerHealth: number; provisioner: number; resizer: number } }): Record<string, unknown> {
+  const ref = w.images.driver.ref;
+  const apiEnv = [{ name: 'KUBERNETES_SERVICE_HOST', value: '127.0.0.1' }, { name: 'KUBERNETES_SERVICE_PORT', value: String(w.node.apiPort) }];
+  return {
+    image: { repository: ref.slice(0, ref.lastIndexOf(':')), tag: ref.slice(ref.lastIndexOf(':') + 1), pullPolicy: 'Never' },
+    kubeletDir: w.node.kubeletDir,
+    logVerbosity: 4,
+    s3: { endpoint: w.s3.endpoint, region: w.s3.region },
+    credentials: {
+      create: true, name: SECRET, accessKeyID: w.s3.accessKey, secretAccessKey: w.s3.secretKey, endpoint: w.s3.endpoint, region: w.s3.region,
+    },
+    storageClasses: [{ name: 's3fs' }, { name: 's3fs-shared', bucket: 'e2e-shared' }],
+    controller: {
+      replicas: 1, hostNetwork: true, healthPort: w.ports.controllerHealth, env: apiEnv,
+      provisioner: { httpPort: w.ports.provisioner, image: { pullPolicy: 'Never' } },
+      resizer: { httpPort: w.ports.resizer, image: { pullPolicy: 'Never' } },
+    },
+    node: {
+      hostNetwork: true, healthPort: w.ports.nodeHealth, stateDir: join(w.node.dir, 'driver-state'), env: apiEnv,
+      recovery: { enabled: true, interval: '10s', parallelism: 8 },
+    },
+    probes: { httpHost: '127.0.0.1' },
+  };
+}
+
+export async function startWorld(): Promise<World> {
+  const images = await ensureE2eImages();
+  const s3 = await startS3Server();
+  let node: TestNode | undefined;
+  try {
+    node = await startNode({ images: [images.pause.tar, images.workload.tar, images.driver.tar], sandboxImage: images.pause.ref });
+    const n = node;
+    const ports = { nodeHealth: await freePort(), controllerHealth: await freePort(), provisioner: await freePort(), resizer: await freePort() };
+    const s3client = new S3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: { accessKeyId: s3.accessKey, secretAccessKey: s3.secretKey } });
+    const podOf = async (component: string): Promise<V1Pod> => {
+      const pods = await n.kube.core.listNamespacedPod({ namespace: NAMESPACE, labelSelector: `app.kubernetes.io/component=${component}` });
+      const live = pods.items.filter((p) => !p.metadata?.deletionTimestamp);
+      const pod = live[0];
+      if (!pod) throw new Error(`no ${component} pod`);
+      return pod;
+    };
+    const world: World = {
+      node: n,
+      s3,
+      s3client,
+      images,
+      ports,
+      values: {},
+      async install(values) {
+        const r = await upgradeInstall(values, { release: RELEASE, namespace: NAMESPACE, kubeconfig: n.kube.adminKubeconfig });
+        if (r.code !== 0) throw new Error(`helm upgrade --install failed: ${r.stderr}`);
+        world.values = values;
+      },
+      nodePod: () => podOf('node'),
+      controllerPod: () => podOf('controller'),
+      async controllerSocket() {
+        const pod = await podOf('controller');
+        const dir = join(n.kubeletDir, 'pods', pod.metadata?.uid ?? '', 'volumes', 'kubernetes.io~empty-dir', 'socket-dir');
+        return waitFor('the controller socket', async () => ((await readdir(dir).catch(() => [] as string[])).includes('csi.sock') ? join(dir, 'csi.sock') : undefined), 60_000, 200);
+      },
+      async logs(namespace, pod, container) {
+        return n.kube.core.readNamespacedPodLog({ namespace, name: pod, container });
+      },
+      async stop() {
+        // Workloads first (kubelet unpublishes and unstages through the running driver), then the
+        // chart, then the node.
+        const drift: string[] = [];
+        const isDriver = (p: V1Pod): boolean => p.metadata?.namespace === NAMESPACE && p.metadata?.labels?.['app.kubernetes.io/name'] === 's3fs-csi';
+        await n.drain(isDriver).catch((err: Error) => drift.push(`drain: ${err.message}`));
+        await helm(['uninstall', RELEASE, '--namespace', NAMESPACE, '--kubeconfig', n.kube.adminKubeconfig, '--wait', '--timeout', '60s'], 90_000);
+        drift.push(...(await n.stop()));
+        await s3.stop();
+        return drift;
+      },
+    };
+    world.values = chartValues({ node: n, s3, images, ports });
+    return world;
+  } catch (err) {
+    await node?.stop();
+    await s3.stop();
+    throw err;
+  }
+}
+
+/** Waits for the node plugin pod to be Ready (its readiness probe, registration done). */
+export async function waitNodePluginReady(w: World, timeoutMs = 120_000): Promise<V1Pod> {
+  const pod = await waitFor('node plugin pod', () => w.nodePod().catch(() => undefined), timeoutMs, 250);
+  return w.node.waitPod(NAMESPACE, pod.metadata?.name ?? '', isPodReady, timeoutMs, 'Ready');
+}
+
+/** Whether kubelet has registered the driver: the CSINode object lists it. */
+export async function driverRegistered(w: World): Promise<boolean> {
+  const { StorageV1Api } = await import('@kubernetes/client-node');
+  const storage = w.node.kube.admin.makeApiClient(StorageV1Api);
+  const csiNode = await storage.readCSINode({ name: w.node.nodeName }).catch(() => undefined);
+  return csiNode?.spec?.drivers?.some((d) => d.name === DRIVER) ?? false;
+}
+
+export { chartDir, run };
