@@ -14,7 +14,7 @@ TEST_FLAGS ?= --test-concurrency=1 --test-timeout=600000 --test-force-exit
 # the integration tests, the fault suite and the full csi-sanity suite.
 TESTS ?= 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js' 'dist/test/faults/**/*.test.js' 'dist/test/sanity/**/*.test.js'
 
-.PHONY: all setup tools deps build test unit sanity run clean bench image chart-lint chart-test demo
+.PHONY: all setup tools deps build test unit sanity run clean bench image chart-lint chart-test demo proto-types
 
 all: build
 
@@ -33,6 +33,12 @@ build: deps
 	node_modules/.bin/tsc -p tsconfig.json
 
 setup: tools deps
+
+# TypeScript types of every proto under proto/ into src/generated/ (committed), generated with the
+# loader options the driver runs with. Run after changing or adding a proto; test/unit/proto-types.test.ts
+# fails while src/generated/ differs from what this makes.
+proto-types: build
+	$(NODE) dist/scripts/proto-types.js
 
 # Whole-run budget below CI's 90 minutes (set-up included): past it the runner is stopped with SIGTERM
 # and still prints which tests were running, instead of the run being cut off without a summary.
