@@ -19,7 +19,7 @@ TESTS ?= 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js' 'dis
 all: build
 
 tools:
-	scripts/install-tools.sh node apt s3 sanity helm chart kube
+	scripts/install-tools.sh node apt s3 sanity helm chart promtool kube
 
 # Dependencies from package-lock.json, installed by the machine's npm running on Node 24 (first on PATH).
 node_modules/.installed: package.json package-lock.json | tools
@@ -92,4 +92,4 @@ chart-lint:
 
 # The chart and image tests only (they are part of `make test` too): render, RBAC, server-side dry run, image.
 chart-test: setup build
-	$(NODE) --test $(TEST_FLAGS) dist/test/integration/chart.test.js dist/test/integration/chart-rbac.test.js dist/test/integration/chart-dryrun.test.js dist/test/integration/chart-image.test.js
+	$(NODE) --test $(TEST_FLAGS) dist/test/integration/chart.test.js dist/test/integration/chart-alerts.test.js dist/test/integration/chart-rbac.test.js dist/test/integration/chart-dryrun.test.js dist/test/integration/chart-image.test.js

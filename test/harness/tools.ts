@@ -19,6 +19,8 @@ export const tools = {
   dockerfileLint: tool('DOCKERFILE_LINT_BIN', 'dockerfile-lint-v0.34.2/dockerfile-lint'),
   /** The sidecars' own deploy/kubernetes/rbac.yaml files (scripts/install-tools.sh chart). */
   sidecarRbacDir: tool('SIDECAR_RBAC_DIR', 'sidecar-rbac'),
+  /** promtool (scripts/install-tools.sh promtool): checks and unit-tests the chart's alerts. */
+  promtool: tool('PROMTOOL_BIN', 'promtool-v0.316.0/promtool'),
 };
 
 export function requireTool(path: string): string {
