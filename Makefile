@@ -16,12 +16,12 @@ TEST_FLAGS ?= --test-concurrency=1 --test-timeout=600000 --test-force-exit
 E2E_TESTS ?= 'dist/test/e2e/**/*.test.js'
 TESTS ?= 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js' 'dist/test/faults/**/*.test.js' 'dist/test/sanity/**/*.test.js' $(E2E_TESTS)
 
-.PHONY: all setup tools deps build native test unit sanity e2e run clean bench image chart-lint chart-test demo
+.PHONY: all setup tools deps build native test unit sanity e2e run clean bench image chart-lint chart-test demo proto-types
 
 all: build
 
 tools:
-	scripts/install-tools.sh node apt s3 sanity helm chart kube node-e2e image
+	scripts/install-tools.sh node apt s3 sanity helm chart promtool kube node-e2e image
 
 # Dependencies from package-lock.json, installed by the machine's npm running on Node 24 (first on PATH).
 node_modules/.installed: package.json package-lock.json | tools
@@ -44,6 +44,12 @@ $(HEAL_HELPER): native/heal.c
 	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
 
 setup: tools deps
+
+# TypeScript types of every proto under proto/ into src/generated/ (committed), generated with the
+# loader options the driver runs with. Run after changing or adding a proto; test/unit/proto-types.test.ts
+# fails while src/generated/ differs from what this makes.
+proto-types: build
+	$(NODE) dist/scripts/proto-types.js
 
 # Whole-run budget below CI's 90 minutes (set-up included): past it the runner is stopped with SIGTERM
 # and still prints which tests were running, instead of the run being cut off without a summary.
@@ -102,4 +108,4 @@ chart-lint:
 
 # The chart and image tests only (they are part of `make test` too): render, RBAC, server-side dry run, image.
 chart-test: setup build
-	$(NODE) --test $(TEST_FLAGS) dist/test/integration/chart.test.js dist/test/integration/chart-rbac.test.js dist/test/integration/chart-dryrun.test.js dist/test/integration/chart-image.test.js
+	$(NODE) --test $(TEST_FLAGS) dist/test/integration/chart.test.js dist/test/integration/chart-alerts.test.js dist/test/integration/chart-rbac.test.js dist/test/integration/chart-dryrun.test.js dist/test/integration/chart-image.test.js

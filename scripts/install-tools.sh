@@ -3,7 +3,7 @@
 # sources this project may reach (Debian apt, the npm registry, the Go module proxy). Each tool is
 # cached under $TOOLS_DIR keyed by its version, so the second run only checks that files exist.
 #
-#   scripts/install-tools.sh [node] [apt] [s3] [sanity] [kube] [helm] [chart] [node-e2e] [image] [peers]
+#   scripts/install-tools.sh [node] [apt] [s3] [sanity] [kube] [helm] [chart] [promtool] [node-e2e] [image] [peers]
 #   (default: all but peers)
 set -euo pipefail
 
@@ -13,13 +13,15 @@ mkdir -p "$TOOLS_DIR"
 
 NODE_MAJOR=24
 VERSITYGW_VERSION=v1.7.0
-CSI_SANITY_VERSION=v5.4.0
+CSI_SANITY_VERSION=v5.6.0
 HELM_VERSION=v3.21.4
 KUBE_VERSION=v1.34.4
 ETCD_VERSION=v3.6.14
 LIVENESSPROBE_COMMIT=d2d15a5e8217cc9f8680821ee649b6a051b38d96 # v2.19.0
 GRPCURL_VERSION=v1.9.3
 BUILDKIT_VERSION=v0.34.2 # tools/dockerfile-lint: BuildKit's Dockerfile linter
+# Prometheus's Go module versions are v0.<major*100+minor>.<patch>: v0.316.0 is Prometheus 3.16.0.
+PROMTOOL_VERSION=v0.316.0
 PROVISIONER_VERSION=v6.3.0
 # The chart deploys csi-resizer v2.2.1; the module proxy refuses that version (403), v2.2.0 is the
 # nearest it serves and its RBAC example is what the chart test compares against.
@@ -106,7 +108,7 @@ install_apt() {
 }
 
 want=("$@")
-[ ${#want[@]} -gt 0 ] || want=(node apt s3 sanity helm chart kube node-e2e image)
+[ ${#want[@]} -gt 0 ] || want=(node apt s3 sanity helm chart promtool kube node-e2e image)
 for w in "${want[@]}"; do
   case $w in
     node) install_node ;;
@@ -119,6 +121,10 @@ for w in "${want[@]}"; do
       go_module_tool dockerfile-lint "$BUILDKIT_VERSION" tools/dockerfile-lint .
       sidecar_rbac csi-provisioner github.com/kubernetes-csi/external-provisioner/v6 "$PROVISIONER_VERSION"
       sidecar_rbac csi-resizer github.com/kubernetes-csi/external-resizer/v2 "$RESIZER_RBAC_VERSION"
+      ;;
+    promtool)
+      # `promtool check rules` / `promtool test rules` on the chart's alerts (test/integration/chart-alerts.test.ts).
+      go_tool promtool "$PROMTOOL_VERSION" "github.com/prometheus/prometheus/cmd/promtool@$PROMTOOL_VERSION"
       ;;
     kube)
       go_module_tool etcd "$ETCD_VERSION" tools/etcd go.etcd.io/etcd/server/v3
@@ -173,4 +179,5 @@ export KUBECTL_BIN="$TOOLS_DIR/kubectl-$KUBE_VERSION/kubectl"
 export BUILDKITD_BIN="$TOOLS_DIR/buildkitd-$BUILDKIT_VERSION/buildkitd"
 export BUILDCTL_BIN="$TOOLS_DIR/buildctl-$BUILDKIT_VERSION/buildctl"
 export SIDECAR_RBAC_DIR="$TOOLS_DIR/sidecar-rbac"
+export PROMTOOL_BIN="$TOOLS_DIR/promtool-$PROMTOOL_VERSION/promtool"
 EOF

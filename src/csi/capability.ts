@@ -1,7 +1,7 @@
 // Which volume capabilities an s3fs volume can serve. One check for the Controller (CreateVolume,
 // ValidateVolumeCapabilities, ControllerExpandVolume) and the Node (stage, publish).
 import { invalidArgument } from '../errors.js';
-import type { VolumeCapability } from './types.js';
+import type { VolumeCapability } from './messages.js';
 
 const FS_TYPES = new Set(['', 'fuse', 'fuse.s3fs', 's3fs']);
 

@@ -5,7 +5,7 @@ import { checkEndpointUrl, isValidRegion } from '../s3/connection.js';
 import type { ReclaimData } from '../s3/metadata.js';
 import { isValidBucketPrefix, MAX_BUCKET_PREFIX } from '../s3/naming.js';
 import { isValidBucketName, type VolumeLocation } from '../s3/volume-id.js';
-import type { CapacityRange, StringMap } from './types.js';
+import type { CapacityRange, StringMap } from './messages.js';
 
 /** StorageClass parameters this driver understands (see docs/controller.md). */
 export const PARAMETERS = {

@@ -20,10 +20,16 @@ import { pageOf } from './controller-list.js';
 import type { CallContext, ServiceHandlers } from './server.js';
 import type {
   ControllerExpandVolumeRequest, ControllerGetVolumeRequest, CreateVolumeRequest, DeleteVolumeRequest, ListVolumesRequest,
-  StringMap, ValidateVolumeCapabilitiesRequest, Volume, VolumeCondition,
-} from './types.js';
+  StringMap, ValidateVolumeCapabilitiesRequest, Volume as VolumeMessage, VolumeCondition,
+  ControllerHandlers, ControllerRpcType, PromiseHandlers,
+} from './messages.js';
 
-type Rpc = { rpc: { type: string } };
+/** A volume as this controller builds it: the message with the fields it always sets. */
+interface Volume extends VolumeMessage {
+  volume_id: string;
+  capacity_bytes: number;
+  volume_context: StringMap;
+}
 
 interface ListEntry {
   volume: Volume;
@@ -158,8 +164,8 @@ export function controllerService(driver: Driver): ServiceHandlers {
   }
 
   return {
-    async ControllerGetCapabilities(): Promise<{ capabilities: Rpc[] }> {
-      const types = ['CREATE_DELETE_VOLUME', 'EXPAND_VOLUME', 'SINGLE_NODE_MULTI_WRITER'];
+    async ControllerGetCapabilities() {
+      const types: ControllerRpcType[] = ['CREATE_DELETE_VOLUME', 'EXPAND_VOLUME', 'SINGLE_NODE_MULTI_WRITER'];
       // Listing and health need S3 access without a request's secrets: only with driver defaults.
       if (hasDefaults) types.push('LIST_VOLUMES', 'GET_VOLUME', 'VOLUME_CONDITION');
       return { capabilities: types.map((type) => ({ rpc: { type } })) };
@@ -336,7 +342,7 @@ export function controllerService(driver: Driver): ServiceHandlers {
     ...Object.fromEntries(UNSUPPORTED.map((method) => [method, async (): Promise<object> => {
       throw unimplemented(method);
     }])),
-  };
+  } satisfies Partial<PromiseHandlers<ControllerHandlers, CallContext>>;
 
   /** Volumes recorded in one bucket: its own record and the records of prefixes inside it. */
   async function volumesIn(store: S3Store, bucket: string): Promise<Volume[]> {

@@ -5,7 +5,7 @@ import { failedPrecondition } from '../errors.js';
 import { faultPoint } from '../faults.js';
 import { packageVersion } from '../paths.js';
 import type { CallContext, ServiceHandlers } from './server.js';
-import type { GetPluginInfoResponse, PluginCapability, ProbeResponse } from './types.js';
+import type { GetPluginInfoResponse, IdentityHandlers, PluginCapability, PromiseHandlers, ProbeResponse } from './messages.js';
 
 export function identityService(driver: Driver): ServiceHandlers {
   return {
@@ -25,5 +25,5 @@ export function identityService(driver: Driver): ServiceHandlers {
       if (reasons.length > 0) throw failedPrecondition(`unhealthy: ${reasons.join('; ')}`);
       return { ready: { value: driver.ready } };
     },
-  };
+  } satisfies Partial<PromiseHandlers<IdentityHandlers, CallContext>>;
 }

@@ -9,7 +9,8 @@ import type { CallContext, ServiceHandlers } from './server.js';
 import type {
   NodeGetVolumeStatsRequest, NodeGetVolumeStatsResponse, NodePublishVolumeRequest, NodeStageVolumeRequest,
   NodeUnpublishVolumeRequest, NodeUnstageVolumeRequest, VolumeCapability, VolumeUsage,
-} from './types.js';
+  NodeHandlers, PromiseHandlers,
+} from './messages.js';
 
 const READER_ONLY = new Set(['SINGLE_NODE_READER_ONLY', 'MULTI_NODE_READER_ONLY']);
 function checkCapability(cap: VolumeCapability | null | undefined): { readonly: boolean; mountFlags: string[]; group: string } {
@@ -129,5 +130,5 @@ export function nodeService(driver: Driver, mounter: Mounter): ServiceHandlers {
     async NodeGetInfo(): Promise<object> {
       return { node_id: cfg.nodeId, max_volumes_per_node: cfg.maxVolumesPerNode };
     },
-  };
+  } satisfies Partial<PromiseHandlers<NodeHandlers, CallContext>>;
 }

@@ -1,22 +1,14 @@
-// Loads the vendored CSI v1.12.0 proto once. Field names keep the proto's snake_case so requests and
-// responses look exactly like the spec; enums are their names; int64 are JS numbers (exact below 2^53,
-// far above any capacity a PVC can ask for).
+// Loads the vendored CSI v1.12.0 proto once, with the options src/generated/ is generated with
+// (src/proto-loader-options.ts): snake_case fields as in the spec, enums as names, int64 as numbers.
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { protoPath } from '../paths.js';
-
-export const loaderOptions: protoLoader.Options = {
-  keepCase: true,
-  longs: Number,
-  enums: String,
-  defaults: true,
-  oneofs: true,
-};
+import type { ProtoGrpcType } from '../generated/csi.js';
+import { loaderOptions } from '../proto-loader-options.js';
 
 const definition = protoLoader.loadSync(protoPath, loaderOptions);
-const pkg = grpc.loadPackageDefinition(definition) as unknown as {
-  csi: { v1: Record<'Identity' | 'Controller' | 'Node' | 'GroupController', grpc.ServiceClientConstructor> };
-};
+// The package's shape as generated from the same proto with the same options.
+const pkg = grpc.loadPackageDefinition(definition) as unknown as ProtoGrpcType;
 
 export const services = {
   Identity: pkg.csi.v1.Identity.service,

@@ -7,12 +7,13 @@ import { mkdir, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import type { ProtoGrpcType } from '../generated/pluginregistration/pluginregistration.js';
-import type { PluginInfo } from '../generated/pluginregistration/pluginregistration/PluginInfo.js';
-import type { RegistrationHandlers } from '../generated/pluginregistration/pluginregistration/Registration.js';
-import type { RegistrationStatus__Output } from '../generated/pluginregistration/pluginregistration/RegistrationStatus.js';
+import type { ProtoGrpcType } from '../generated/pluginregistration.js';
+import type { PluginInfo } from '../generated/pluginregistration/PluginInfo.js';
+import type { RegistrationHandlers } from '../generated/pluginregistration/Registration.js';
+import type { RegistrationStatus__Output } from '../generated/pluginregistration/RegistrationStatus.js';
 import type { Logger } from '../log.js';
 import { packageRoot } from '../paths.js';
+import { loaderOptions } from '../proto-loader-options.js';
 import { clearStaleSocket } from '../socket-file.js';
 
 /** The CSI versions kubelet may use with this plugin (kubelet only speaks CSI v1). */
@@ -54,7 +55,7 @@ export class RegistrationServer {
   constructor(
     private readonly opts: { socketPath: string; kubeletCsiSocketPath: string; driverName: string; log: Logger; onStatus?: (registered: boolean) => void },
   ) {
-    const definition = protoLoader.loadSync(`${packageRoot}/proto/pluginregistration.proto`, { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true });
+    const definition = protoLoader.loadSync(`${packageRoot}/proto/pluginregistration.proto`, loaderOptions);
     const pkg = grpc.loadPackageDefinition(definition) as unknown as ProtoGrpcType;
     const info = pluginInfo(opts.driverName, opts.kubeletCsiSocketPath);
     const handlers: RegistrationHandlers = {

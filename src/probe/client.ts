@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import type { ServiceError } from '@grpc/grpc-js';
 import { codeName } from '../errors.js';
 import { csiClient, unary } from '../csi/proto.js';
-import type { ProbeResponse } from '../csi/types.js';
+import type { ProbeReply } from '../csi/messages.js';
 
 export type ProbeResult =
   | { healthy: true; ready: boolean }
@@ -14,7 +14,7 @@ export async function probeOnce(socketPath: string, timeoutMs: number): Promise<
   if (!existsSync(socketPath)) return { healthy: false, reason: `failed to connect to the driver: ${socketPath} does not exist` };
   const client = csiClient('Identity', socketPath, { 'grpc.enable_retries': 0 });
   try {
-    const res = await unary<ProbeResponse>(client, 'Probe', {}, timeoutMs);
+    const res = await unary<ProbeReply>(client, 'Probe', {}, timeoutMs);
     // `ready` is a wrapped bool: absent means ready.
     return { healthy: true, ready: res.ready ? res.ready.value : true };
   } catch (err) {

@@ -3,7 +3,7 @@
 import type { S3Defaults } from '../config.js';
 import { invalidArgument } from '../errors.js';
 import { Secret } from '../secrets.js';
-import type { StringMap } from '../csi/types.js';
+import type { StringMap } from '../csi/messages.js';
 
 /** Secret keys read from CSI `secrets` maps and Kubernetes Secrets. */
 export const SECRET_KEYS = {

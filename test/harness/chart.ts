@@ -113,7 +113,8 @@ export const VALUE_SETS: Record<string, object> = {
   execProbe: { probes: { mode: 'exec' }, metrics: { enabled: false } },
   // A kubelet with another --root-dir (k0s, some managed distributions), on the host network.
   customKubeletDir: { kubeletDir: '/var/lib/k0s/kubelet', node: { stateDir: '/data/s3fs-csi', hostNetwork: true, healthPort: 19808 } },
-  // Everything optional on: chart-made Secret, CA bundle, health monitor, digest-pinned image.
+  // Everything optional on: chart-made Secret, CA bundle, health monitor, digest-pinned image, the
+  // Grafana dashboard (the PrometheusRule needs a CRD the test API server lacks: chart-alerts.test.ts).
   everything: {
     image: { digest: `sha256:${'a'.repeat(64)}` },
     credentials: { create: true, accessKeyID: 'AKIAEXAMPLE', secretAccessKey: 'not-a-real-secret', endpoint: 'https://s3.example.test' },
@@ -121,6 +122,7 @@ export const VALUE_SETS: Record<string, object> = {
     controller: { healthMonitor: { enabled: true } },
     storageClasses: [{ name: 's3fs', parameters: { mounter: 's3fs' } }],
     commonLabels: { team: 'storage' },
+    metrics: { grafanaDashboard: { enabled: true } },
   },
   // No recovery: the node gets no API access at all.
   noRecovery: { node: { recovery: { enabled: false } } },

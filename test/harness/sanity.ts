@@ -1,4 +1,4 @@
-// Runs the real csi-sanity (kubernetes-csi/csi-test v5.4.0) and extracts its verdict.
+// Runs the real csi-sanity (kubernetes-csi/csi-test v5.6.0) and extracts its verdict.
 import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

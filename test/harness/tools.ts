@@ -12,7 +12,7 @@ function tool(envName: string, relative: string): string {
 
 export const tools = {
   versitygw: tool('VERSITYGW_BIN', 'versitygw-v1.7.0/versitygw'),
-  csiSanity: tool('CSI_SANITY_BIN', 'csi-sanity-v5.4.0/csi-sanity'),
+  csiSanity: tool('CSI_SANITY_BIN', 'csi-sanity-v5.6.0/csi-sanity'),
   helm: tool('HELM_BIN', 'helm-v3.21.4/helm'),
   kubeApiserver: tool('KUBE_APISERVER_BIN', 'kube-apiserver-v1.34.4/kube-apiserver'),
   etcd: tool('ETCD_BIN', 'etcd-v3.6.14/etcd'),
@@ -23,6 +23,8 @@ export const tools = {
   kubectl: tool('KUBECTL_BIN', 'kubectl-v1.34.4/kubectl'),
   /** The sidecars' own deploy/kubernetes/rbac.yaml files (scripts/install-tools.sh chart). */
   sidecarRbacDir: tool('SIDECAR_RBAC_DIR', 'sidecar-rbac'),
+  /** promtool (scripts/install-tools.sh promtool): checks and unit-tests the chart's alerts. */
+  promtool: tool('PROMTOOL_BIN', 'promtool-v0.316.0/promtool'),
 };
 
 export function requireTool(path: string): string {
