@@ -57,6 +57,8 @@ interface ServeOptions {
   shutdownTimeout: number;
   mountCheckTimeout: number;
   mountTimeout: number;
+  s3fsOnExit: 'stop' | 'keep';
+  s3fsStopGrace: number;
 }
 
 /** Reads a mounted Secret directory (one file per key), as Kubernetes projects a Secret volume. */
@@ -107,6 +109,8 @@ export function configFrom(o: ServeOptions): Config {
     shutdownTimeoutMs: o.shutdownTimeout,
     mountCheckTimeoutMs: o.mountCheckTimeout,
     mountTimeoutMs: o.mountTimeout,
+    s3fsOnExit: o.s3fsOnExit,
+    s3fsStopGraceMs: o.s3fsStopGrace,
   };
 }
 
@@ -149,6 +153,8 @@ export function buildCli(actions: {
     .addOption(opt('--shutdown-timeout <duration>', 'how long in-flight calls may run after SIGTERM (then they are aborted and undo half-done work)', 'S3FS_CSI_SHUTDOWN_TIMEOUT').argParser(duration).default(10_000, '10s'))
     .addOption(opt('--mount-check-timeout <duration>', 'deadline of one mount health check', 'S3FS_CSI_MOUNT_CHECK_TIMEOUT').argParser(duration).default(2000, '2s'))
     .addOption(opt('--mount-timeout <duration>', 'how long NodeStageVolume waits for s3fs to mount', 'S3FS_CSI_MOUNT_TIMEOUT').argParser(duration).default(30_000, '30s'))
+    .addOption(opt('--s3fs-on-exit <what>', 'on SIGTERM: stop every s3fs gracefully (uploads pending writes) or keep them running', 'S3FS_CSI_S3FS_ON_EXIT').choices(['stop', 'keep']).default('stop'))
+    .addOption(opt('--s3fs-stop-grace <duration>', 'how long a graceful s3fs stop may take before SIGKILL', 'S3FS_CSI_S3FS_STOP_GRACE').argParser(duration).default(15_000, '15s'))
     .action(async (o: ServeOptions) => {
       let cfg: Config | undefined;
       try {
