@@ -62,6 +62,8 @@ interface ServeOptions {
   kubeletRegistrationPath?: string;
   registrationDir?: string;
   healHelper: string;
+  s3fsOnExit: 'stop' | 'keep';
+  s3fsStopGrace: number;
 }
 
 /** Reads a mounted Secret directory (one file per key), as Kubernetes projects a Secret volume. */
@@ -117,6 +119,8 @@ export function configFrom(o: ServeOptions): Config {
       kubeletCsiSocketPath: o.kubeletRegistrationPath ?? join(kubeletDir, 'plugins', o.drivername, 'csi.sock'),
     } : undefined,
     healHelper: o.healHelper,
+    s3fsOnExit: o.s3fsOnExit,
+    s3fsStopGraceMs: o.s3fsStopGrace,
   };
 }
 
@@ -163,6 +167,8 @@ export function buildCli(actions: {
     .addOption(opt('--kubelet-registration-path <path>', 'the CSI socket as kubelet sees it (default <kubelet-dir>/plugins/<drivername>/csi.sock)', 'S3FS_CSI_KUBELET_REGISTRATION_PATH'))
     .addOption(opt('--registration-dir <dir>', 'kubelet\'s plugin registration directory (default <kubelet-dir>/plugins_registry)', 'S3FS_CSI_REGISTRATION_DIR'))
     .addOption(opt('--heal-helper <path>', 'helper that heals running containers\' dead mounts in place after a repair (a path or a name on PATH; none = off)', 'S3FS_CSI_HEAL_HELPER').default('s3fs-csi-heal'))
+    .addOption(opt('--s3fs-on-exit <what>', 'on SIGTERM: stop every s3fs gracefully (uploads pending writes) or keep them running', 'S3FS_CSI_S3FS_ON_EXIT').choices(['stop', 'keep']).default('stop'))
+    .addOption(opt('--s3fs-stop-grace <duration>', 'how long a graceful s3fs stop may take before SIGKILL', 'S3FS_CSI_S3FS_STOP_GRACE').argParser(duration).default(15_000, '15s'))
     .action(async (o: ServeOptions) => {
       let cfg: Config | undefined;
       try {

@@ -59,6 +59,14 @@ export interface Config {
    * a name looked up on PATH (then the checkout's build/native copy), or `none` to turn it off.
    */
   healHelper: string;
+  /**
+   * What the owner of the s3fs processes does with them when it exits: `stop` (in-process node mode:
+   * the container's end would SIGKILL them anyway, so stop them gracefully and let them upload) or
+   * `keep` (a process that outlives this one owns them, or mounts must survive a restart on a host).
+   */
+  s3fsOnExit: 'stop' | 'keep';
+  /** How long a graceful stop of s3fs may take before SIGKILL. */
+  s3fsStopGraceMs: number;
 }
 
 export function hasController(cfg: Pick<Config, 'mode'>): boolean {

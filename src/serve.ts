@@ -57,6 +57,9 @@ export async function serve(cfg: Config): Promise<void> {
     // Socket gone first: kubelet deregisters the plugin instead of calling a driver that is leaving.
     await registration?.close();
     await Promise.all([recovery?.stop(), server.shutdown(cfg.shutdownTimeoutMs)]);
+    // This process owns the s3fs processes (in-process node mode): the container's end would SIGKILL
+    // them with writes not yet uploaded, so stop them gracefully first (unless told to keep them).
+    if (mounter && cfg.s3fsOnExit === 'stop') await mounter.shutdown(cfg.s3fsStopGraceMs);
     await http?.close();
     log.info('stopped');
     process.exit(0);

@@ -1,20 +1,23 @@
 // The node's mount engine: stage = s3fs on a fresh driver-owned backing directory + a bind of it on
-// the staging path; publish = a bind of the staging path on the target. Every operation decides from
-// the mount table and the on-disk records, so it does the right thing after a driver restart, and
-// repairs by stacking a bind over a dead mount (see docs/node.md and mount-recovery.md for why).
+// the staging path; publish = a bind of the staging path (through a slave "view" of it) on the target.
+// Every operation decides from the mount table, the on-disk records and one S3 request, so it does
+// the right thing after a driver restart, and repairs by stacking a bind over a dead mount (see
+// docs/node.md and docs/kernel.md for the kernel behaviour this relies on).
 import { EventEmitter } from 'node:events';
-import { mkdir, rmdir } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Driver } from '../driver.js';
-import { type CsiError, aborted, alreadyExists, deadlineExceeded, failedPrecondition, internal, notFound, permissionDenied, unavailable } from '../errors.js';
+import { CsiError, aborted, alreadyExists, deadlineExceeded, failedPrecondition, internal } from '../errors.js';
 import { faultPoint } from '../faults.js';
 import { KeyedMutex } from '../locks.js';
+import { type BucketAccess, checkBucketAccess } from './bucket-check.js';
 import { type PathHealth, checkPath, statfsUnderDeadline } from './health.js';
 import { type MountEntry, isReadOnly, layersAt, mountsUnder, readMountTable } from './mountinfo.js';
-import { bindMount, unmountTop } from './ops.js';
+import { bindMount, detach, unmountTop } from './ops.js';
 import { removePasswdFile, writePasswdFile } from './passwd.js';
-import { type StagedRecord, backingDirsOf, backingRoot, listRecords, readRecord, removeRecord, writeRecord } from './records.js';
+import { type StagedRecord, backingDirsOf, backingRoot, listRecords, readRecord, removeRecord, viewPath, writeRecord } from './records.js';
 import { S3fsProcess, findS3fsPids, s3fsPidsWhere } from './s3fs-process.js';
 import { type StageSpec, s3fsArgs, stageFingerprint, stagingKey } from './spec.js';
 
@@ -38,8 +41,13 @@ interface Supervised {
   backingDir: string;
 }
 
-const SETTLE_MS = 150;
-const MAX_LAYERS = 32;
+/** Hard cap of unmounts of one path: far above what the driver ever stacks (2), so hitting it means something else keeps mounting there. */
+const MAX_UNMOUNTS = 256;
+/** Devices remembered per staging path (see StagedRecord.devices). */
+const MAX_DEVICES = 64;
+/** Mount-table polling while s3fs starts: first look after 1 ms, doubling up to 16 ms. */
+const POLL_FIRST_MS = 1;
+const POLL_MAX_MS = 16;
 
 export class Mounter extends EventEmitter {
   readonly #locks = new KeyedMutex();
@@ -120,8 +128,12 @@ export class Mounter extends EventEmitter {
       // A hung s3fs will not act on SIGTERM in time; its mount is being replaced anyway.
       await this.#retireProcess(key, health.state === 'hung' ? 0 : undefined);
       const backingDir = await this.#startS3fs(spec, key, signal);
+      // Bounded depth: the bottom layer stays (every target bound before the first repair, and every
+      // HostToContainer container of those, is a copy of it: a mount stacked on it reaches them all);
+      // earlier repair layers above it are dead too and go, their unmount propagating to the same copies.
+      await this.#unmountAbove(spec.stagingPath, 1);
       await this.#bindOrUndo(backingDir, spec.stagingPath, key);
-      await writeRecord(this.#cfg.stateDir, { ...this.#recordFrom(spec, key, fingerprint, backingDir), stagedAt: record.stagedAt });
+      await writeRecord(this.#cfg.stateDir, { ...this.#recordFrom(spec, key, fingerprint, backingDir), stagedAt: record.stagedAt, devices: await this.#devicesAfterBind(spec.stagingPath, record.devices) });
       await this.#removeOldBackingDirs(key, backingDir);
       return 'repaired';
     }
@@ -134,34 +146,48 @@ export class Mounter extends EventEmitter {
     await faultPoint('stage-after-s3fs', signal);
     await this.#bindOrUndo(backingDir, spec.stagingPath, key);
     await faultPoint('stage-after-bind', signal);
-    await writeRecord(this.#cfg.stateDir, this.#recordFrom(spec, key, fingerprint, backingDir));
+    await writeRecord(this.#cfg.stateDir, { ...this.#recordFrom(spec, key, fingerprint, backingDir), devices: await this.#devicesAfterBind(spec.stagingPath, undefined) });
     return 'mounted';
   }
 
+  /**
+   * Binds the staging path on `target` through the volume's view (`<state-dir>/views/<key>`, a slave
+   * bind of the staging path). A target bound from the view is a slave of the staging mount's peer
+   * group: a repair stacked on the staging path still reaches it (and every HostToContainer container
+   * made from it), but an unmount on the target no longer travels back to the staging path and the
+   * other targets. Bound straight from the staging path, the target would be its peer, and one pod's
+   * NodeUnpublishVolume would take the repair away from every other pod (verified, docs/kernel.md).
+   */
   async ensurePublished(target: string, staging: string, readonly: boolean): Promise<PublishResult> {
     const table = await readMountTable();
     const stagingLayers = layersAt(table, staging);
     const stagingTop = stagingLayers[stagingLayers.length - 1];
     if (!stagingTop) throw failedPrecondition(`nothing is staged at ${staging}`);
+    const key = stagingKey(staging);
     const targetLayers = layersAt(table, target);
     const top = targetLayers[targetLayers.length - 1];
     if (!top) {
+      const view = await this.#ensureView(key, staging, stagingTop, table);
       await mkdir(target, { recursive: true, mode: 0o750 });
       await faultPoint('publish-after-mkdir');
-      await bindMount(staging, target, readonly);
+      await bindMount(view, target, readonly);
       await faultPoint('publish-after-bind');
       return 'mounted';
     }
     // Every device this volume was ever served by on this node (dead layers included).
-    const devices = new Set(stagingLayers.map((m) => m.device));
+    const record = await readRecord(this.#cfg.stateDir, key);
+    const devices = new Set([...stagingLayers.map((m) => m.device), ...(record?.devices ?? [])]);
     if (!devices.has(top.device)) throw alreadyExists(`${target} is already mounted from something other than ${staging}`);
     const stagedRo = isReadOnly(stagingTop);
     if (readonly && !isReadOnly(top)) throw alreadyExists(`${target} is already published read-write`);
     if (!readonly && isReadOnly(top) && !stagedRo) throw alreadyExists(`${target} is already published read-only`);
     if (top.device === stagingTop.device) return 'unchanged';
-    // The target still shows an older (dead) s3fs: stack the healthy staging mount over it.
-    if (targetLayers.length >= MAX_LAYERS) throw internal(`${target} has ${targetLayers.length} stacked mounts; unpublish it`);
-    await bindMount(staging, target, readonly);
+    // The target still shows an older (dead) s3fs: it did not receive the repair (private propagation,
+    // or bound from an earlier repair layer). Keep its bottom layer (the pod's containers are copies
+    // of it), drop dead repair layers above it, and stack the healthy mount: depth stays at most 2.
+    const view = await this.#ensureView(key, staging, stagingTop, table);
+    await this.#unmountAbove(target, 1);
+    await bindMount(view, target, readonly);
     return 'repaired';
   }
 
@@ -178,12 +204,36 @@ export class Mounter extends EventEmitter {
 
   async unstage(staging: string): Promise<void> {
     const key = stagingKey(staging);
+    const view = viewPath(this.#cfg.stateDir, key);
+    await this.#unmountAll(view);
+    await rmdir(view).catch(() => undefined);
     await this.#unmountAll(staging);
     await this.#retireProcess(key);
     await this.#removeOldBackingDirs(key, undefined);
     await removePasswdFile(this.#cfg.runtimeDir, key);
     await removeRecord(this.#cfg.stateDir, key);
     this.#abnormal.delete(key);
+    this.#updateGauge();
+  }
+
+  /**
+   * For the owner of the s3fs processes when it is really going away (in-process node mode: the
+   * driver's SIGTERM): stops every supervised s3fs so that what was written gets uploaded. Measured
+   * with s3fs 1.90: SIGTERM alone loses the data of files still open for writing (s3fs dies by
+   * SIGABRT without uploading them); detaching its backing mount first (MNT_DETACH: the staging and
+   * target binds stay, so a later repair can stack on them) and then SIGTERM makes s3fs upload them
+   * before it exits. SIGKILL after `graceMs`. The mounts it served are dead afterwards (ENOTCONN) and
+   * are repaired by the next stage or recovery.
+   */
+  async shutdown(graceMs: number): Promise<void> {
+    const all = [...this.#procs.entries()];
+    await Promise.all(all.map(async ([key, sup]) => {
+      sup.proc.markExpected();
+      await detach(sup.backingDir).catch((err: Error) => this.driver.log.warn({ dir: sup.backingDir, err: err.message }, 'cannot detach backing mount'));
+      await sup.proc.stop(graceMs);
+      this.#procs.delete(key);
+      this.driver.log.info({ volume_id: sup.volumeId, pid: sup.proc.pid }, 's3fs stopped for shutdown');
+    }));
     this.#updateGauge();
   }
 
@@ -204,13 +254,39 @@ export class Mounter extends EventEmitter {
     return ours.size > 0 && layers.every((l) => ours.has(l.device));
   }
 
+  /** Unmounts every layer on `path` until the mount table shows none (hard cap MAX_UNMOUNTS). */
   async #unmountAll(path: string): Promise<void> {
-    for (let i = 0; i < MAX_LAYERS + 1; i++) {
+    await this.#unmountAbove(path, 0);
+  }
+
+  /** Unmounts the top layer of `path` until at most `keep` are left (hard cap MAX_UNMOUNTS). */
+  async #unmountAbove(path: string, keep: number): Promise<void> {
+    for (let i = 0; i <= MAX_UNMOUNTS; i++) {
       const layers = layersAt(await readMountTable(), path);
-      if (layers.length === 0) return;
+      if (layers.length <= keep) return;
       await unmountTop(path);
     }
-    throw internal(`${path} still has mounts after ${MAX_LAYERS + 1} unmounts`);
+    const left = layersAt(await readMountTable(), path).length;
+    throw internal(`${path} still has ${left} stacked mounts after ${MAX_UNMOUNTS} unmounts: something keeps mounting there`);
+  }
+
+  /** The volume's view, rebuilt when it does not show what the staging path shows (first publish, or a repair that did not reach it). */
+  async #ensureView(key: string, staging: string, stagingTop: MountEntry, table: readonly MountEntry[]): Promise<string> {
+    const view = viewPath(this.#cfg.stateDir, key);
+    const layers = layersAt(table, view);
+    if (layers[layers.length - 1]?.device === stagingTop.device) return view;
+    await this.#unmountAll(view);
+    await mkdir(view, { recursive: true, mode: 0o700 });
+    await bindMount(staging, view, false, true);
+    return view;
+  }
+
+  /** `previous` plus the device now on top of `staging`, newest last, bounded. */
+  async #devicesAfterBind(staging: string, previous: readonly string[] | undefined): Promise<string[]> {
+    const layers = layersAt(await readMountTable(), staging);
+    const now = layers.map((l) => l.device);
+    const merged = [...(previous ?? []).filter((d) => !now.includes(d)), ...now];
+    return merged.slice(-MAX_DEVICES);
   }
 
   /** Starts s3fs on a fresh backing dir and waits until it serves; on failure leaves nothing behind. */
@@ -222,9 +298,11 @@ export class Mounter extends EventEmitter {
     await mkdir(backingDir, { mode: 0o750 });
     const passwd = await writePasswdFile(this.#cfg.runtimeDir, key, spec.credentials.accessKeyId, spec.credentials.secretAccessKey);
     const secrets = [spec.credentials.accessKeyId.reveal(), spec.credentials.secretAccessKey.reveal()].filter((s) => s.length >= 4);
+    // The S3 request runs while s3fs starts: it costs no time on success and decides the code on failure.
+    const access = checkBucketAccess(spec, Math.min(this.#cfg.mountTimeoutMs, 10_000), signal);
     const proc = S3fsProcess.start(this.#cfg.s3fsPath, s3fsArgs(spec, backingDir, passwd), this.driver.log, secrets);
     try {
-      await this.#waitReady(proc, backingDir, signal);
+      await this.#waitReady(proc, backingDir, access, signal);
     } catch (err) {
       await proc.stop(500);
       await this.#unmountAll(backingDir).catch(() => undefined);
@@ -251,37 +329,50 @@ export class Mounter extends EventEmitter {
   }
 
   /**
-   * Ready = the FUSE mount is in the mount table, answers statfs (which waits for s3fs's init and
-   * its bucket check), and s3fs is still alive a moment later: s3fs 1.90 mounts first and exits
-   * (with status 0) only after a failed bucket/credential check.
+   * Ready = S3 accepted the volume's keys for its bucket/prefix, the FUSE mount is in the mount table,
+   * and it answers statfs (which waits for s3fs's init). No settle time: s3fs 1.90 mounts first and
+   * exits after a failed bucket/credential check, but that check asks S3 what the driver's own
+   * request already asked. The mount table is re-read 1, 2, 4 ... 16 ms apart, and every wait also
+   * ends at once when s3fs exits or S3 answers.
    */
-  async #waitReady(proc: S3fsProcess, backingDir: string, signal?: AbortSignal): Promise<void> {
+  async #waitReady(proc: S3fsProcess, backingDir: string, access: Promise<BucketAccess>, signal?: AbortSignal): Promise<void> {
     const deadline = Date.now() + this.#cfg.mountTimeoutMs;
-    // s3fs's reason is on its stderr: let the pipe drain (it closes when s3fs exits) before quoting it.
+    let verdict: BucketAccess | undefined;
+    void access.then((v) => (verdict = v));
+    const refusal = (): CsiError | undefined => (verdict && !verdict.ok ? withTail(verdict.error, proc) : undefined);
     const failed = async (what: string): Promise<CsiError> => {
+      const v = await access;
+      if (!v.ok) return withTail(v.error, proc);
+      // s3fs's own words for the message (the pipe closes when it exits); the code comes from facts.
       await Promise.race([proc.exited, sleep(500)]);
-      return s3fsFailure(what, proc.lines);
+      return await s3fsFailure(what, proc);
     };
-    for (;;) {
+    for (let wait = POLL_FIRST_MS; ; wait = Math.min(wait * 2, POLL_MAX_MS)) {
+      const refused = refusal();
+      if (refused) throw refused;
       if (!proc.running) throw await failed('s3fs exited before mounting');
       // The caller gave up (deadline or cancel): say so, whatever s3fs printed meanwhile.
       if (signal?.aborted) throw gaveUp(proc);
       const table = await readMountTable();
       if (layersAt(table, backingDir).some((m) => m.fsType.startsWith('fuse'))) break;
       if (Date.now() > deadline) throw deadlineExceeded(`s3fs did not mount within ${this.#cfg.mountTimeoutMs} ms${tail(proc.lines)}`);
-      await Promise.race([sleep(50), proc.exited]);
+      await Promise.race([sleep(wait), proc.exited, access]);
     }
-    // statfs waits for s3fs's init (its bucket check), which may take long against a dead endpoint:
-    // a caller that gives up meanwhile (deadline, cancel, driver shutdown) must not leave s3fs behind.
-    const health = await statfsUnderDeadline(backingDir, Math.max(1000, deadline - Date.now()), signal);
+    // statfs waits for s3fs's init, which may take long against a dead endpoint: a refusal from S3 or a
+    // caller that gives up meanwhile (deadline, cancel, driver shutdown) ends the wait at once.
+    const stopProbe = new AbortController();
+    const probeSignal = signal ? AbortSignal.any([signal, stopProbe.signal]) : stopProbe.signal;
+    void access.then((v) => v.ok || stopProbe.abort());
+    const health = await statfsUnderDeadline(backingDir, Math.max(1000, deadline - Date.now()), probeSignal);
     if (signal?.aborted) throw gaveUp(proc);
-    if (health.state !== 'healthy') {
-      await Promise.race([sleep(SETTLE_MS), proc.exited]);
-      throw await failed(`s3fs mount is not usable (${health.state})`);
-    }
-    await Promise.race([sleep(SETTLE_MS), proc.exited]);
-    if (!proc.running || proc.lines.some((l) => /result of checking service/.test(l))) throw await failed('s3fs exited after mounting');
+    const refused = refusal();
+    if (refused) throw refused;
+    if (health.state !== 'healthy') throw await failed(`s3fs mount is not usable (${health.state})`);
+    const v = await access;
+    if (!v.ok) throw withTail(v.error, proc);
+    if (!proc.running) throw await failed('s3fs exited after mounting');
   }
+
 
   #supervise(key: string, where: { volumeId: string; stagingPath: string; backingDir: string }, proc: S3fsProcess): void {
     const sup: Supervised = { proc, ...where };
@@ -345,19 +436,18 @@ const tail = (lines: readonly string[]): string => {
   return shown.length ? `: ${shown.join(' | ')}` : '';
 };
 
-/** s3fs's own reason, mapped to the CSI code a CO can act on. */
-function s3fsFailure(what: string, lines: readonly string[]): CsiError {
-  // Without their timestamps and source positions (e.g. "...T12:00:00.403Z", "curl.cpp:...(2404)"),
-  // whose digits would otherwise read as HTTP statuses.
-  const text = lines.map((x) => bare(x).replace(/\S+\.(cpp|h)\S*\(\d+\)/g, '')).join('\n');
-  const msg = `${what}${tail(lines)}`;
-  if (/invalid credentials|AccessDenied|SignatureDoesNotMatch|InvalidAccessKeyId|\b(HTTP|response code:?)\s*403\b/i.test(text)) return permissionDenied(msg);
-  if (/bucket or key not found|NoSuchBucket|\b(HTTP|response code:?)\s*404\b/i.test(text)) return notFound(msg);
-  if (/unable to connect|Could not resolve|Connection refused|timed out/i.test(text)) return unavailable(msg);
-  // The node cannot mount at all (Probe says the same): no s3fs binary, no usable /dev/fuse.
-  if (/failed to open \/dev\/fuse|fuse: device not found|Command failed with (ENOENT|EACCES)/i.test(`${what}\n${text}`)) return failedPrecondition(msg);
-  // s3fs mounted but never answered: its start-up bucket check is waiting on an S3 server that is
-  // down, hanging or answering 5xx.
-  if (/\(hung\)|response code 5\d\d|SlowDown|ServiceUnavailable|Couldn't connect/i.test(`${what}\n${text}`)) return unavailable(msg);
+/** An error decided from S3's answer, with s3fs's last words (if any) for the reader. */
+const withTail = (err: CsiError, proc: S3fsProcess): CsiError => new CsiError(err.code, `${err.message}${tail(proc.lines)}`);
+
+/**
+ * s3fs failed although S3 accepted the volume's keys: the code comes from facts about the node, the
+ * message from s3fs. No s3fs binary (spawn failed) or no usable /dev/fuse = the node cannot mount at
+ * all (FAILED_PRECONDITION, as Probe says); anything else is INTERNAL.
+ */
+async function s3fsFailure(what: string, proc: S3fsProcess): Promise<CsiError> {
+  const msg = `${what}${tail(proc.lines)}`;
+  if (proc.pid <= 0) return failedPrecondition(msg);
+  const fuse = await access('/dev/fuse', constants.R_OK | constants.W_OK).then(() => true, () => false);
+  if (!fuse) return failedPrecondition(`${msg} (/dev/fuse is not usable)`);
   return internal(msg);
 }

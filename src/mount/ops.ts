@@ -14,9 +14,14 @@ async function run(cmd: string, args: string[]): Promise<{ ok: boolean; message:
 
 export class MountError extends Error {}
 
-/** Bind-mounts `source` on `target` (stacking on whatever is there), read-only when asked. */
-export async function bindMount(source: string, target: string, readonly = false): Promise<void> {
-  const r = await run('mount', ['-c', '--bind', source, target]);
+/**
+ * Bind-mounts `source` on `target` (stacking on whatever is there), read-only when asked. `slave`
+ * makes the new mount a slave of the source's peer group in the same mount(8) call: it still
+ * receives every mount and unmount made on the source (a repair), but its own unmounts never travel
+ * back to the source and its other copies.
+ */
+export async function bindMount(source: string, target: string, readonly = false, slave = false): Promise<void> {
+  const r = await run('mount', ['-c', '--bind', ...(slave ? ['--make-slave'] : []), source, target]);
   if (!r.ok) throw new MountError(`mount --bind ${source} ${target}: ${r.message}`);
   if (readonly) {
     const ro = await run('mount', ['-c', '-o', 'remount,bind,ro', target]);
@@ -34,4 +39,10 @@ export async function unmountTop(path: string): Promise<void> {
   if (/not mounted|no mount point/i.test(r.message)) return;
   const lazy = await run('umount', ['-c', '-l', path]);
   if (!lazy.ok && !/not mounted|no mount point/i.test(lazy.message)) throw new MountError(`umount ${path}: ${r.message}; lazy: ${lazy.message}`);
+}
+
+/** Detaches the mount on `path` at once (MNT_DETACH): users keep their open files, new lookups miss it. */
+export async function detach(path: string): Promise<void> {
+  const r = await run('umount', ['-c', '-l', path]);
+  if (!r.ok && !/not mounted|no mount point/i.test(r.message)) throw new MountError(`umount -l ${path}: ${r.message}`);
 }

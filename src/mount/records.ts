@@ -19,11 +19,16 @@ export interface StagedRecord {
   fingerprint: string;
   /** The backing directory of the s3fs currently bound on the staging path. */
   backingDir: string;
+  /** Devices ("major:minor") of every s3fs that served this staging path, newest last (bounded): a
+   *  target still showing one of them is ours, even after the staging path dropped that layer. */
+  devices?: string[];
   stagedAt: string;
 }
 
 export const volumesDir = (stateDir: string): string => join(stateDir, 'volumes');
 export const backingRoot = (stateDir: string): string => join(stateDir, 'backing');
+/** Where the publish source of a staging path lives: a slave bind of it (see Mounter.ensurePublished). */
+export const viewPath = (stateDir: string, key: string): string => join(stateDir, 'views', key);
 
 export async function readRecord(stateDir: string, key: string): Promise<StagedRecord | undefined> {
   try {

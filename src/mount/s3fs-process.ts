@@ -1,7 +1,8 @@
 // One s3fs child: started in the foreground (-f) with execa, its log (stdout+stderr) parsed line by line into the
 // driver log (secret values scrubbed), its last lines kept for error messages and exit events.
-// Children run in their own process group and are not killed when the driver exits: outside a
-// container a driver restart then keeps the mounts alive, and the new driver adopts them.
+// Children run in their own process group, so a signal to the driver never reaches them: whether they
+// stop when the driver exits is the owner's choice (--s3fs-on-exit, Mounter.shutdown). Kept running
+// outside a container, their mounts survive a driver restart and the new driver adopts them.
 import { readFile, readdir } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { createInterface } from 'node:readline';

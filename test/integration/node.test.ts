@@ -248,7 +248,7 @@ describe('Node service with real s3fs', () => {
       .then(() => undefined, (e: { code: number; details: string }) => e);
     assert.ok(err);
     assert.equal(err.code, status.NOT_FOUND, err.details);
-    assert.match(err.details, /bucket or key not found/);
+    assert.match(err.details, /404.*does not exist/);
     assert.deepEqual(await mountPointsUnder(d.dir), []);
     assert.deepEqual(await s3fsPidsUnder(d.dir), []);
     assert.deepEqual(await passwdFiles(d), []);
