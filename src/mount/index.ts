@@ -6,4 +6,5 @@ export { validateOptions } from './options.js';
 export { checkPathSyntax, checkNoSymlinks, safePath, withoutTrailingSlash } from './path-safety.js';
 export { type StagedRecord, listRecords } from './records.js';
 export { Mounter, type PublishResult, type S3fsExitEvent, type StageResult } from './mounter.js';
+export { type EngineEvent, EventChannel, type MountEngine, type RecordedCredentials, type VolumeCondition } from './engine.js';
 export { findS3fsPids } from './s3fs-process.js';

@@ -10,10 +10,11 @@ import type { Driver } from '../driver.js';
 import { type CsiError, aborted, alreadyExists, deadlineExceeded, failedPrecondition, internal, notFound, permissionDenied, unavailable } from '../errors.js';
 import { faultPoint } from '../faults.js';
 import { KeyedMutex } from '../locks.js';
+import { type EngineEvent, EventChannel, type MountEngine, type RecordedCredentials, type VolumeCondition } from './engine.js';
 import { type PathHealth, checkPath, statfsUnderDeadline } from './health.js';
 import { type MountEntry, isReadOnly, layersAt, mountsUnder, readMountTable } from './mountinfo.js';
 import { bindMount, unmountTop } from './ops.js';
-import { removePasswdFile, writePasswdFile } from './passwd.js';
+import { readPasswdFile, removePasswdFile, writePasswdFile } from './passwd.js';
 import { type StagedRecord, backingDirsOf, backingRoot, listRecords, readRecord, removeRecord, writeRecord } from './records.js';
 import { S3fsProcess, findS3fsPids, s3fsPidsWhere } from './s3fs-process.js';
 import { type StageSpec, s3fsArgs, stageFingerprint, stagingKey } from './spec.js';
@@ -41,7 +42,9 @@ interface Supervised {
 const SETTLE_MS = 150;
 const MAX_LAYERS = 32;
 
-export class Mounter extends EventEmitter {
+export class Mounter extends EventEmitter implements MountEngine {
+  /** The typed form of this mounter's events (MountEngine); 's3fs-exit' is bridged in the constructor. */
+  readonly events = new EventChannel<EngineEvent>();
   readonly #locks = new KeyedMutex();
   /** key -> the s3fs serving the staging path of that key now. */
   readonly #procs = new Map<string, Supervised>();
@@ -50,6 +53,7 @@ export class Mounter extends EventEmitter {
 
   constructor(private readonly driver: Driver) {
     super();
+    this.on('s3fs-exit', (e: S3fsExitEvent) => this.events.emit({ kind: 's3fs-exit', ...e }));
   }
 
   get #cfg() {
@@ -79,6 +83,14 @@ export class Mounter extends EventEmitter {
     if (why) return { abnormal: true, message: why };
     const sup = this.#procs.get(key);
     return sup?.proc.running ? { abnormal: false, message: 'ok' } : undefined;
+  }
+
+  async conditionOf(stagingPath: string): Promise<VolumeCondition | undefined> {
+    return this.volumeCondition(stagingPath);
+  }
+
+  recordedCredentials(stagingPath: string): Promise<RecordedCredentials> {
+    return readPasswdFile(this.#cfg.runtimeDir, stagingKey(stagingPath));
   }
 
   async ensureStaged(spec: StageSpec, signal?: AbortSignal): Promise<StageResult> {
