@@ -6,33 +6,43 @@ import { identityService } from './csi/identity.js';
 import { CsiServer, type ServiceHandlers } from './csi/server.js';
 import type { ServiceName } from './csi/proto.js';
 import { createLogger } from './log.js';
+import type { MountEngine } from './mount/engine.js';
 import { checkDirectory, checkFuseDevice, checkS3fsBinary } from './mount/prerequisites.js';
 import { startHttp } from './probe/http.js';
 import { packageVersion } from './paths.js';
 
 export async function serve(cfg: Config): Promise<void> {
+  if (cfg.mode === 'mounter') return (await import('./mounter/serve.js')).serveMounter(cfg);
   const log = createLogger(cfg.logLevel);
   const driver = new Driver(cfg, log);
   const handlers: Partial<Record<ServiceName, ServiceHandlers>> = { Identity: identityService(driver) };
   // Each role loads only its own code: a node pod never loads the S3 SDK, a controller never s3fs code.
   if (hasController(cfg)) handlers.Controller = (await import('./csi/controller.js')).controllerService(driver);
-  // One Mounter per process: the Node RPCs and recovery share its per-volume locks and supervision.
-  const mounter = hasNode(cfg) ? new (await import('./mount/mounter.js')).Mounter(driver) : undefined;
+  // One mount engine per process: the Node RPCs and recovery share its per-volume locks and events.
+  // With --mounter-endpoint, s3fs runs in the separate mounter and survives this process's restarts.
+  const remote = hasNode(cfg) && cfg.mounterSocketPath ? new (await import('./mounter/client.js')).RemoteMounter(driver, cfg.mounterSocketPath) : undefined;
+  const mounter: MountEngine | undefined = remote ?? (hasNode(cfg) ? new (await import('./mount/mounter.js')).Mounter(driver) : undefined);
   if (mounter) handlers.Node = (await import('./csi/node.js')).nodeService(driver, mounter);
 
   if (hasNode(cfg)) {
-    driver.addHealthCheck('s3fs', () => checkS3fsBinary(cfg.s3fsPath));
-    driver.addHealthCheck('fuse', () => checkFuseDevice());
+    if (remote) {
+      driver.addHealthCheck('mounter', async () => remote.problem());
+    } else {
+      driver.addHealthCheck('s3fs', () => checkS3fsBinary(cfg.s3fsPath));
+      driver.addHealthCheck('fuse', () => checkFuseDevice());
+    }
     driver.addHealthCheck('kubelet-dir', () => checkDirectory(cfg.kubeletDir, 'kubelet directory'));
   }
 
   // Rebuild lost mounts (start-up, s3fs exits, dead mounts, interval); Probe stays not-ready meanwhile
   // (started before the socket opens, so no Probe can see ready=true before it).
   const recovery = mounter && cfg.recovery.enabled ? (await import('./recovery/index.js')).startRecovery(driver, mounter) : undefined;
+  // Connect after recovery subscribed, so it sees the first `mounter-connected`.
+  remote?.start();
   const server = new CsiServer(driver, handlers);
   await server.listen();
   const http = await startHttp(driver);
-  log.info({ version: packageVersion, mode: cfg.mode, endpoint: cfg.socketPath, node: cfg.nodeId, http: cfg.http }, 's3fs-csi serving');
+  log.info({ version: packageVersion, mode: cfg.mode, endpoint: cfg.socketPath, mounter: cfg.mounterSocketPath ?? 'in-process', node: cfg.nodeId, http: cfg.http }, 's3fs-csi serving');
 
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
@@ -40,6 +50,8 @@ export async function serve(cfg: Config): Promise<void> {
     stopping = true;
     log.info({ signal }, 'shutting down');
     await Promise.all([recovery?.stop(), server.shutdown(cfg.shutdownTimeoutMs)]);
+    // Only the connection: the mounter's s3fs keep serving the pods while this process is away.
+    remote?.stop();
     await http?.close();
     log.info('stopped');
     process.exit(0);

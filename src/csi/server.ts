@@ -93,7 +93,7 @@ export function wrap(driver: Driver, service: ServiceName, method: string, handl
 }
 
 /** Removes a socket file nobody listens on; refuses to steal the socket of a live driver. */
-async function clearStaleSocket(path: string): Promise<void> {
+export async function clearStaleSocket(path: string): Promise<void> {
   let isSocket: boolean;
   try {
     isSocket = (await lstat(path)).isSocket();

@@ -1,0 +1,47 @@
+// `s3fs-csi --mode mounter`: the long-lived process that runs every s3fs of this node for the node
+// plugin (its own DaemonSet, updated OnDelete, so chart upgrades and node-plugin restarts never take
+// s3fs down). Serves proto/mounter.proto on a root-only unix socket, /healthz + /metrics over HTTP.
+// SIGTERM (the pod is really going away) stops the s3fs processes gracefully after the calls in flight.
+import type { Config } from '../config.js';
+import { Driver } from '../driver.js';
+import { createLogger } from '../log.js';
+import { Mounter } from '../mount/mounter.js';
+import { checkDirectory, checkFuseDevice, checkS3fsBinary } from '../mount/prerequisites.js';
+import { packageVersion } from '../paths.js';
+import { startMounterHttp } from './http.js';
+import { MounterServer } from './server.js';
+import { stopStagedS3fs } from './shutdown.js';
+
+/** How long s3fs get to flush and exit on the mounter's SIGTERM. */
+const S3FS_STOP_GRACE_MS = 20_000;
+
+export async function serveMounter(cfg: Config): Promise<void> {
+  const socketPath = cfg.mounterSocketPath;
+  if (!socketPath) throw new Error('mounter mode needs --mounter-endpoint');
+  const log = createLogger(cfg.logLevel).child({ role: 'mounter' });
+  const driver = new Driver(cfg, log);
+  driver.addHealthCheck('s3fs', () => checkS3fsBinary(cfg.s3fsPath));
+  driver.addHealthCheck('fuse', () => checkFuseDevice());
+  driver.addHealthCheck('kubelet-dir', () => checkDirectory(cfg.kubeletDir, 'kubelet directory'));
+  const mounter = new Mounter(driver);
+  const server = new MounterServer(driver, mounter, socketPath);
+  await server.listen();
+  const http = await startMounterHttp(driver, socketPath);
+  log.info({ version: packageVersion, api_version: server.hello.apiVersion, instance: server.hello.instanceId, socket: socketPath, node: cfg.nodeId, http: cfg.http }, 's3fs-csi mounter serving');
+
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'mounter shutting down');
+    await server.shutdown(cfg.shutdownTimeoutMs);
+    await stopStagedS3fs(await mounter.staged(), S3FS_STOP_GRACE_MS, log);
+    await http?.close();
+    log.info('mounter stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection'));
+  process.on('uncaughtException', (err) => log.error({ err }, 'uncaught exception'));
+}
