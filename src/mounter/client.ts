@@ -33,7 +33,7 @@ type Link =
 
 const HELLO_TIMEOUT_MS = 5000;
 const RETRY_MIN_MS = 200;
-const RETRY_MAX_MS = 5000;
+const RETRY_MAX_MS = 2000;
 /** How long a call without a deadline of its own waits for an unreachable mounter. */
 const DEFAULT_WAIT_MS = 30_000;
 const QUERY_DEADLINE_MS = 30_000;
