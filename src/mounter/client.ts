@@ -3,9 +3,12 @@
 // stream, whose end means the mounter went away. A new instance id on reconnection means a new
 // mounter process, whose s3fs are new too (in a container the old ones died with it): that is
 // announced as `mounter-connected` with `restarted: true`, and recovery repairs every volume.
-// Calls made while the mounter is unreachable wait for it within their deadline; calls to a refused
-// (incompatible) mounter fail at once with the reason. Per-volume locks are taken here as well as
-// in the mounter.
+// Calls made while the mounter is unreachable wait for it a while (mount operations up to their
+// deadline, queries briefly); calls to a refused (incompatible) mounter fail at once with the reason.
+// Health: an unreachable mounter makes the node plugin not ready (never unhealthy: a liveness restart
+// cannot bring the mounter back, and kubelet's crash-loop backoff would delay our return after it
+// does); a refused one makes it unhealthy, with the reason in Probe. Per-volume locks are taken here
+// as well as in the mounter.
 import type { Client, ClientReadableStream, ServiceError } from '@grpc/grpc-js';
 import { Metadata, status } from '@grpc/grpc-js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -34,8 +37,10 @@ type Link =
 const HELLO_TIMEOUT_MS = 5000;
 const RETRY_MIN_MS = 200;
 const RETRY_MAX_MS = 2000;
-/** How long a call without a deadline of its own waits for an unreachable mounter. */
+/** How long a mount operation without a deadline of its own waits for an unreachable mounter. */
 const DEFAULT_WAIT_MS = 30_000;
+/** Queries (stats, records) answer kubelet's periodic calls: they wait only briefly. */
+const QUERY_WAIT_MS = 3000;
 const QUERY_DEADLINE_MS = 30_000;
 
 export class RemoteMounter implements MountEngine {
@@ -48,6 +53,10 @@ export class RemoteMounter implements MountEngine {
   #seenInstance: string | undefined;
   #stream: ClientReadableStream<WireEvent> | undefined;
   #stopped = false;
+  /** Held while the mounter is not usable: Probe answers ready=false meanwhile. */
+  #notReady: (() => void) | undefined;
+  /** A tolerated version difference, shown in /readyz while connected. */
+  #versionWarning: string | undefined;
 
   constructor(
     private readonly driver: Driver,
@@ -60,6 +69,7 @@ export class RemoteMounter implements MountEngine {
 
   /** Starts connecting (in the background, for as long as the node plugin runs). */
   start(): void {
+    this.#setLink(this.#link); // not ready until the first handshake
     void this.#connectLoop();
   }
 
@@ -70,11 +80,9 @@ export class RemoteMounter implements MountEngine {
     this.#client.close();
   }
 
-  /** Undefined when the mounter is usable; else why not (for Probe and /healthz). */
+  /** Why the mounter cannot be used at all (an incompatible one): the node plugin's health check. */
   problem(): string | undefined {
-    if (this.#link.state === 'ready') return undefined;
-    if (this.#link.state === 'refused') return `mounter refused: ${this.#link.reason}`;
-    return `mounter at ${this.socketPath} not connected: ${this.#link.reason}`;
+    return this.#link.state === 'refused' ? `mounter refused: ${this.#link.reason}` : undefined;
   }
 
   get instanceId(): string | undefined {
@@ -86,6 +94,14 @@ export class RemoteMounter implements MountEngine {
   #setLink(link: Link): void {
     this.#link = link;
     this.#metrics.connected.set(link.state === 'ready' ? 1 : 0);
+    if (link.state === 'ready') {
+      this.#notReady?.();
+      this.#notReady = undefined;
+      this.driver.setWarning('mounter', this.#versionWarning);
+    } else {
+      this.#notReady ??= this.driver.beginStartupTask('mounter');
+      this.driver.setWarning('mounter', link.state === 'refused' ? `refused: ${link.reason}` : `not connected to ${this.socketPath}: ${link.reason}`);
+    }
     this.#linkChanged.emit({ kind: 'link' });
   }
 
@@ -107,7 +123,7 @@ export class RemoteMounter implements MountEngine {
           await sleep(RETRY_MAX_MS);
           continue;
         }
-        this.driver.setWarning('mounter', verdict.warning);
+        this.#versionWarning = verdict.warning;
         if (verdict.warning) log.warn({ mounter_version: hello.serverVersion, our_version: packageVersion }, verdict.warning);
         delay = RETRY_MIN_MS;
         const reason = await this.#watch();
@@ -183,9 +199,9 @@ export class RemoteMounter implements MountEngine {
   }
 
   /** One unary call; its error becomes a CsiError with the mounter's status code. */
-  async #unary<Res>(method: string, request: object, o: { deadlineMs?: number; signal?: AbortSignal; direct?: boolean } = {}): Promise<Res> {
+  async #unary<Res>(method: string, request: object, o: { deadlineMs?: number; signal?: AbortSignal; direct?: boolean; waitMs?: number } = {}): Promise<Res> {
     const deadline = Date.now() + (o.deadlineMs ?? (o.signal ? 24 * 3600_000 : DEFAULT_WAIT_MS));
-    if (!o.direct) await this.#usable(Math.min(deadline, Date.now() + DEFAULT_WAIT_MS), o.signal);
+    if (!o.direct) await this.#usable(Math.min(deadline, Date.now() + (o.waitMs ?? DEFAULT_WAIT_MS)), o.signal);
     if (o.signal?.aborted) throw aborted('call cancelled before the mounter was asked');
     return new Promise<Res>((resolve, reject) => {
       const fn = (this.#client as unknown as Record<string, (req: object, meta: Metadata, opts: { deadline: number }, cb: (err: ServiceError | null, res?: Res) => void) => { cancel(): void }>)[method];
@@ -230,22 +246,22 @@ export class RemoteMounter implements MountEngine {
   }
 
   async staged(): Promise<StagedRecord[]> {
-    const res = await this.#unary<{ records: WireRecord[] }>('ListStaged', {}, { deadlineMs: QUERY_DEADLINE_MS });
+    const res = await this.#unary<{ records: WireRecord[] }>('ListStaged', {}, { deadlineMs: QUERY_DEADLINE_MS, waitMs: QUERY_WAIT_MS });
     return (res.records ?? []).map(recordFromWire);
   }
 
   async recordOf(stagingPath: string): Promise<StagedRecord | undefined> {
-    const res = await this.#unary<{ found: boolean; record: WireRecord | null }>('GetRecord', { path: stagingPath }, { deadlineMs: QUERY_DEADLINE_MS });
+    const res = await this.#unary<{ found: boolean; record: WireRecord | null }>('GetRecord', { path: stagingPath }, { deadlineMs: QUERY_DEADLINE_MS, waitMs: QUERY_WAIT_MS });
     return res.found && res.record ? recordFromWire(res.record) : undefined;
   }
 
   async conditionOf(stagingPath: string): Promise<VolumeCondition | undefined> {
-    const res = await this.#unary<{ known: boolean; abnormal: boolean; message: string }>('GetCondition', { path: stagingPath }, { deadlineMs: QUERY_DEADLINE_MS });
+    const res = await this.#unary<{ known: boolean; abnormal: boolean; message: string }>('GetCondition', { path: stagingPath }, { deadlineMs: QUERY_DEADLINE_MS, waitMs: QUERY_WAIT_MS });
     return res.known ? { abnormal: res.abnormal, message: res.message } : undefined;
   }
 
   async recordedCredentials(stagingPath: string): Promise<RecordedCredentials> {
-    const res = await this.#unary<{ access_key_id: string; secret_access_key: string }>('GetRecordedCredentials', { path: stagingPath }, { deadlineMs: QUERY_DEADLINE_MS });
+    const res = await this.#unary<{ access_key_id: string; secret_access_key: string }>('GetRecordedCredentials', { path: stagingPath }, { deadlineMs: QUERY_DEADLINE_MS, waitMs: QUERY_WAIT_MS });
     return { accessKeyId: new Secret(res.access_key_id), secretAccessKey: new Secret(res.secret_access_key) };
   }
 

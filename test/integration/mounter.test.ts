@@ -201,7 +201,13 @@ describe('node plugin with a separate mounter', () => {
     const pidsBefore = await Promise.all(vols.map(s3fsOf));
     await mounter.kill();
     for (const v of vols) assert.equal(await readWithDeadline(join(v.target, 'hello.txt')), undefined, 'the mounts are dead while the mounter is away');
-    await waitFor('the node plugin to notice', async () => ((await node?.http('/healthz'))?.status === 500) || undefined, 15_000, 100);
+    // Not ready (with the reason) but live: a liveness restart could not bring the mounter back.
+    const readyz = await waitFor('the node plugin to notice', async () => {
+      const r = await node?.http('/readyz');
+      return r?.status === 500 ? r.body : undefined;
+    }, 15_000, 100);
+    assert.match(readyz, /mounter: not connected to .*mounter\.sock/);
+    assert.equal((await node.http('/healthz')).status, 200);
     const started = Date.now();
     mounter = await startContainerMounter();
     for (const v of vols) {
@@ -215,7 +221,7 @@ describe('node plugin with a separate mounter', () => {
       assert.equal(await parentOf(pid), mounter.pid);
     }
     assert.match((await node.http('/metrics')).body, /^s3fs_csi_mounter_restarts_seen_total 1$/m);
-    assert.equal((await node.http('/healthz')).status, 200);
+    await waitFor('the node plugin ready again', async () => ((await node?.http('/readyz'))?.status === 200) || undefined, 15_000, 100);
   });
 
   it('credentials never appear in the mounter\'s or s3fs\'s argv, environment or logs, nor in error messages', async () => {
