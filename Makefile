@@ -11,15 +11,17 @@ NODE := $(TOOLS_DIR)/node-24/bin/node
 # it started still holds its event loop, so one hang can never hold the whole run past CI's limit.
 TEST_FLAGS ?= --test-concurrency=1 --test-timeout=600000 --test-force-exit
 # Node 24's runner takes files or globs (a bare directory is read as a module): pure logic first, then
-# the integration tests, the fault suite and the full csi-sanity suite.
-TESTS ?= 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js' 'dist/test/faults/**/*.test.js' 'dist/test/sanity/**/*.test.js'
+# the integration tests, the fault suite, the full csi-sanity suite and the end-to-end tests under a
+# real kubelet.
+E2E_TESTS ?= 'dist/test/e2e/**/*.test.js'
+TESTS ?= 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js' 'dist/test/faults/**/*.test.js' 'dist/test/sanity/**/*.test.js' $(E2E_TESTS)
 
-.PHONY: all setup tools deps build test unit sanity run clean bench image chart-lint chart-test demo
+.PHONY: all setup tools deps build test unit sanity e2e run clean bench image chart-lint chart-test demo
 
 all: build
 
 tools:
-	scripts/install-tools.sh node apt s3 sanity helm chart kube
+	scripts/install-tools.sh node apt s3 sanity helm chart kube node-e2e image
 
 # Dependencies from package-lock.json, installed by the machine's npm running on Node 24 (first on PATH).
 node_modules/.installed: package.json package-lock.json | tools
@@ -46,6 +48,11 @@ unit: build
 # The full csi-sanity suite in its three shapes (also part of `make test`); JUnit in build/sanity/.
 sanity: setup build
 	$(NODE) --test $(TEST_FLAGS) 'dist/test/sanity/**/*.test.js'
+
+# A real single node (etcd, kube-apiserver, controller-manager, scheduler, containerd, runc, kubelet),
+# the image built from the Dockerfile, the chart installed with helm, real pods (docs/e2e.md). Root.
+e2e: setup build
+	$(NODE) --test $(TEST_FLAGS) $(E2E_TESTS)
 
 run: setup build
 	scripts/run.sh

@@ -67,7 +67,7 @@ apt_install() {
   log "apt-get install ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 # sidecar_rbac NAME MODULE VERSION: the sidecar's own deploy/kubernetes/rbac.yaml, taken from its
@@ -131,7 +131,7 @@ for w in "${want[@]}"; do
       for b in kubelet kube-controller-manager kube-scheduler kubectl; do
         go_module_tool "$b" "$KUBE_VERSION" tools/kube "k8s.io/kubernetes/cmd/$b" "$(kube_ldflags)"
       done
-      apt_install containerd runc busybox-static iproute2 kmod
+      apt_install containerd runc containernetworking-plugins busybox-static iproute2
       ;;
     image)
       # `make image` without a Docker daemon or a registry: BuildKit's daemon and client, and

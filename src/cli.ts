@@ -1,6 +1,7 @@
 // Command line: `s3fs-csi [serve flags]` runs the driver, `s3fs-csi probe` is the exec liveness probe.
 // Every flag can also come from the environment variable shown in --help.
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
   type Config, DEFAULT_MOUNTER_ENDPOINT, MODES, type Mode, defaultNodeId, logLevelOf, normaliseRoot, parseHttpEndpoint, socketPathOf,
@@ -58,6 +59,9 @@ interface ServeOptions {
   shutdownTimeout: number;
   mountCheckTimeout: number;
   mountTimeout: number;
+  registration: 'builtin' | 'none';
+  kubeletRegistrationPath?: string;
+  registrationDir?: string;
 }
 
 /** Reads a mounted Secret directory (one file per key), as Kubernetes projects a Secret volume. */
@@ -109,6 +113,10 @@ export function configFrom(o: ServeOptions): Config {
     shutdownTimeoutMs: o.shutdownTimeout,
     mountCheckTimeoutMs: o.mountCheckTimeout,
     mountTimeoutMs: o.mountTimeout,
+    registration: o.registration === 'builtin' ? {
+      socketPath: join(normaliseRoot(o.registrationDir ?? join(kubeletDir, 'plugins_registry')), `${o.drivername}-reg.sock`),
+      kubeletCsiSocketPath: o.kubeletRegistrationPath ?? join(kubeletDir, 'plugins', o.drivername, 'csi.sock'),
+    } : undefined,
   };
 }
 
@@ -152,6 +160,9 @@ export function buildCli(actions: {
     .addOption(opt('--shutdown-timeout <duration>', 'how long in-flight calls may run after SIGTERM (then they are aborted and undo half-done work)', 'S3FS_CSI_SHUTDOWN_TIMEOUT').argParser(duration).default(10_000, '10s'))
     .addOption(opt('--mount-check-timeout <duration>', 'deadline of one mount health check', 'S3FS_CSI_MOUNT_CHECK_TIMEOUT').argParser(duration).default(2000, '2s'))
     .addOption(opt('--mount-timeout <duration>', 'how long NodeStageVolume waits for s3fs to mount', 'S3FS_CSI_MOUNT_TIMEOUT').argParser(duration).default(30_000, '30s'))
+    .addOption(opt('--registration <how>', 'kubelet plugin registration: builtin (serve it in node mode) or none (a node-driver-registrar sidecar does it)', 'S3FS_CSI_REGISTRATION').choices(['builtin', 'none']).default('none'))
+    .addOption(opt('--kubelet-registration-path <path>', 'the CSI socket as kubelet sees it (default <kubelet-dir>/plugins/<drivername>/csi.sock)', 'S3FS_CSI_KUBELET_REGISTRATION_PATH'))
+    .addOption(opt('--registration-dir <dir>', 'kubelet\'s plugin registration directory (default <kubelet-dir>/plugins_registry)', 'S3FS_CSI_REGISTRATION_DIR'))
     .action(async (o: ServeOptions) => {
       let cfg: Config | undefined;
       try {

@@ -55,6 +55,12 @@ export interface Config {
   mountCheckTimeoutMs: number;
   /** How long NodeStageVolume waits for s3fs to appear in the mount table. */
   mountTimeoutMs: number;
+  /**
+   * Built-in kubelet plugin registration (node mode): the registration socket the driver serves in
+   * kubelet's plugins_registry, and the CSI socket path as kubelet sees it. Undefined when a
+   * node-driver-registrar sidecar registers the driver instead.
+   */
+  registration?: { socketPath: string; kubeletCsiSocketPath: string };
 }
 
 export function hasController(cfg: Pick<Config, 'mode'>): boolean {

@@ -43,6 +43,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly kubeletRegistered = new Gauge({
+    name: 's3fs_csi_kubelet_registered',
+    help: '1 when kubelet accepted the built-in plugin registration, 0 when it refused it (absent without built-in registration)',
+    registers: [this.registry],
+  });
+
   constructor(readonly driverName: string) {
     collectDefaultMetrics({ register: this.registry });
   }

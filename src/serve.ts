@@ -10,6 +10,19 @@ import type { MountEngine } from './mount/engine.js';
 import { checkDirectory, checkFuseDevice, checkS3fsBinary } from './mount/prerequisites.js';
 import { startHttp } from './probe/http.js';
 import { packageVersion } from './paths.js';
+import type { RegistrationServer } from './kube/registration.js';
+
+/** Serves kubelet's plugin registration socket; its breakage fails Probe (and so /healthz). */
+async function startRegistration(driver: Driver, where: NonNullable<Config['registration']>): Promise<RegistrationServer> {
+  const { RegistrationServer: Server } = await import('./kube/registration.js');
+  const reg = new Server({
+    ...where, driverName: driver.config.driverName, log: driver.log,
+    onStatus: (ok) => driver.metrics.kubeletRegistered.set(ok ? 1 : 0),
+  });
+  await reg.listen();
+  driver.addHealthCheck('registration', () => reg.problem());
+  return reg;
+}
 
 export async function serve(cfg: Config): Promise<void> {
   if (cfg.mode === 'mounter') return (await import('./mounter/serve.js')).serveMounter(cfg);
@@ -42,6 +55,8 @@ export async function serve(cfg: Config): Promise<void> {
   const server = new CsiServer(driver, handlers);
   await server.listen();
   const http = await startHttp(driver);
+  // Registration last: kubelet calls NodeGetInfo as soon as it sees the registration socket.
+  const registration = hasNode(cfg) && cfg.registration ? await startRegistration(driver, cfg.registration) : undefined;
   log.info({ version: packageVersion, mode: cfg.mode, endpoint: cfg.socketPath, mounter: cfg.mounterSocketPath ?? 'in-process', node: cfg.nodeId, http: cfg.http }, 's3fs-csi serving');
 
   let stopping = false;
@@ -49,6 +64,8 @@ export async function serve(cfg: Config): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
+    // Socket gone first: kubelet deregisters the plugin instead of calling a driver that is leaving.
+    await registration?.close();
     await Promise.all([recovery?.stop(), server.shutdown(cfg.shutdownTimeoutMs)]);
     // Only the connection: the mounter's s3fs keep serving the pods while this process is away.
     remote?.stop();

@@ -1,12 +1,12 @@
 // The gRPC server on the CSI unix socket, and the one wrapper every handler goes through:
 // cancellation/deadline signal, a JSON log line per call, the sidecar-compatible metric, secret
 // scrubbing of every error message, and CsiError -> status translation (anything else -> INTERNAL).
-import { connect } from 'node:net';
-import { lstat, mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { CsiError, codeName, errorMessage } from '../errors.js';
 import type { Driver } from '../driver.js';
+import { clearStaleSocket } from '../socket-file.js';
 import { RunningTasks } from '../running.js';
 import { scrub, secretValuesOf } from '../secrets.js';
 import { type ServiceName, services } from './proto.js';
@@ -90,27 +90,6 @@ export function wrap(driver: Driver, service: ServiceName, method: string, handl
     );
     calls.track(settled);
   };
-}
-
-/** Removes a socket file nobody listens on; refuses to steal the socket of a live driver. */
-export async function clearStaleSocket(path: string): Promise<void> {
-  let isSocket: boolean;
-  try {
-    isSocket = (await lstat(path)).isSocket();
-  } catch {
-    return; // nothing there
-  }
-  if (!isSocket) throw new Error(`${path} exists and is not a socket; refusing to replace it`);
-  const live = await new Promise<boolean>((resolve) => {
-    const s = connect(path);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-  if (live) throw new Error(`another process is serving ${path}`);
-  await rm(path, { force: true });
 }
 
 export class CsiServer {

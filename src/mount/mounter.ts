@@ -108,7 +108,15 @@ export class Mounter extends EventEmitter implements MountEngine {
     if (layers.length > 0) {
       if (!record) throw alreadyExists(`${spec.stagingPath} already has a mount the driver did not make`);
       if (record.volumeId !== spec.volumeId) throw alreadyExists(`${spec.stagingPath} is staged for volume ${record.volumeId}`);
-      if (record.fingerprint !== fingerprint) throw alreadyExists(`volume ${spec.volumeId} is already staged at ${spec.stagingPath} with other options`);
+      // The mount group is the first stage's: a second pod with another fsGroup shares the mount
+      // (with a group the mount grants access through its "other" bits, see s3fsOptions), it does
+      // not get a second one. Anything else that differs is a conflict.
+      if (record.fingerprint !== stageFingerprint({ ...spec, mountGroup: record.mountGroup })) {
+        throw alreadyExists(`volume ${spec.volumeId} is already staged at ${spec.stagingPath} with other options`);
+      }
+      if ((record.mountGroup ?? '') !== (spec.mountGroup ?? '')) {
+        this.driver.log.info({ volume_id: spec.volumeId, staged_group: record.mountGroup ?? '', requested_group: spec.mountGroup ?? '' }, 'volume already staged with another mount group; sharing it');
+      }
       const health = await this.checkPath(spec.stagingPath, table);
       if (health.state === 'healthy') {
         const sup = this.#procs.get(key);

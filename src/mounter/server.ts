@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { clearStaleSocket } from '../csi/server.js';
+import { clearStaleSocket } from '../socket-file.js';
 import type { Driver } from '../driver.js';
 import { CsiError, codeName, errorMessage, invalidArgument, notFound } from '../errors.js';
 import { type Mounter, checkPathSyntax } from '../mount/index.js';

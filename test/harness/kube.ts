@@ -44,6 +44,10 @@ export interface KubeCluster {
   objects: KubernetesObjectApi;
   /** Directory holding certs, kubeconfigs and data; removed by stop(). */
   dir: string;
+  /** The service-account signing key (the controller-manager's token controller needs it). */
+  saKeyFile: string;
+  /** The serving certificate file (also the CA that verifies it). */
+  servingCertFile: string;
   /**
    * Creates (or updates) ServiceAccount `<namespace>/<name>` (default namespace kube-system), a
    * ClusterRole with exactly `rules` and a ClusterRoleBinding, and returns the path of a kubeconfig
@@ -123,7 +127,15 @@ export function kubeconfigYaml(o: { server: string; caPem: string; user: string;
 
 const isConflict = (err: unknown): boolean => err instanceof ApiException && err.code === 409;
 
-export async function startKube(): Promise<KubeCluster> {
+export interface KubeOptions {
+  /**
+   * Extra kube-apiserver flags, appended (a repeated flag wins over the default: e.g. a whole node's
+   * `--authorization-mode Node,RBAC`, its client CA and kubelet client certificate).
+   */
+  extraApiArgs?: string[];
+}
+
+export async function startKube(opts: KubeOptions = {}): Promise<KubeCluster> {
   const apiserverBin = requireTool(tools.kubeApiserver);
   const etcdBin = requireTool(tools.etcd);
   const dir = await mkdtemp(join(tmpdir(), 's3fs-csi-kube-'));
@@ -178,6 +190,7 @@ export async function startKube(): Promise<KubeCluster> {
       // As on every real cluster that runs CSI node plugins (kubeadm sets it too): privileged pods allowed.
       '--allow-privileged=true',
       '--v', '1',
+      ...(opts.extraApiArgs ?? []),
     ];
     const startApiServer = async (): Promise<void> => {
       if (apiserver && apiserver.child.exitCode === null && apiserver.child.signalCode === null) return;
@@ -234,6 +247,8 @@ export async function startKube(): Promise<KubeCluster> {
       rbac,
       objects,
       dir,
+      saKeyFile,
+      servingCertFile: certFile,
       async kubeconfigForRules(name, rules, opts = {}) {
         const namespace = opts.namespace ?? 'kube-system';
         await ensureServiceAccount(namespace, name);

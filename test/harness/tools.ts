@@ -17,6 +17,10 @@ export const tools = {
   kubeApiserver: tool('KUBE_APISERVER_BIN', 'kube-apiserver-v1.34.4/kube-apiserver'),
   etcd: tool('ETCD_BIN', 'etcd-v3.6.14/etcd'),
   dockerfileLint: tool('DOCKERFILE_LINT_BIN', 'dockerfile-lint-v0.34.2/dockerfile-lint'),
+  kubelet: tool('KUBELET_BIN', 'kubelet-v1.34.4/kubelet'),
+  kubeControllerManager: tool('KUBE_CONTROLLER_MANAGER_BIN', 'kube-controller-manager-v1.34.4/kube-controller-manager'),
+  kubeScheduler: tool('KUBE_SCHEDULER_BIN', 'kube-scheduler-v1.34.4/kube-scheduler'),
+  kubectl: tool('KUBECTL_BIN', 'kubectl-v1.34.4/kubectl'),
   /** The sidecars' own deploy/kubernetes/rbac.yaml files (scripts/install-tools.sh chart). */
   sidecarRbacDir: tool('SIDECAR_RBAC_DIR', 'sidecar-rbac'),
 };

@@ -141,6 +141,21 @@ describe('helm chart: defaults', () => {
     assert.equal(cfg.recovery.enabled, true);
     assert.equal(cfg.kubeconfig, process.env.KUBECONFIG, 'in cluster: no --kubeconfig flag');
 
+    // Built-in registration (the default): one container, registering itself in plugins_registry.
+    assert.deepEqual(ds.spec!.template.spec!.containers.map((c) => c.name), ['s3fs-csi']);
+    assert.deepEqual(cfg.registration, {
+      socketPath: '/registration/s3fs.csi.dev-reg.sock', kubeletCsiSocketPath: '/var/lib/kubelet/plugins/s3fs.csi.dev/csi.sock',
+    });
+    assert.equal(mounts['registration-dir']?.mountPath, '/registration');
+    assert.deepEqual(volume(ds, 'registration-dir').hostPath, { path: '/var/lib/kubelet/plugins_registry', type: 'Directory' });
+  });
+
+  it('node DaemonSet with registration=sidecar: node-driver-registrar announces the socket, the driver does not', async () => {
+    const ds = nodeDs(await render({ node: { registration: 'sidecar' } }));
+    const driver = container(ds.spec!, 's3fs-csi');
+    const cfg = await configOf(expand(driver.args ?? [], { KUBE_NODE_NAME: 'node-1' }));
+    assert.equal(cfg.registration, undefined);
+    assert.equal(driver.volumeMounts?.find((m) => m.name === 'registration-dir'), undefined);
     const reg = container(ds.spec!, 'node-driver-registrar');
     assert.equal(reg.image, 'registry.k8s.io/sig-storage/csi-node-driver-registrar:v2.17.0');
     assert.ok(reg.args?.includes('--kubelet-registration-path=/var/lib/kubelet/plugins/s3fs.csi.dev/csi.sock'));
@@ -279,7 +294,7 @@ describe('helm chart: value sets', () => {
     assert.equal(cfg.kubeletDir, dir);
     assert.equal(cfg.stateDir, '/data/s3fs-csi');
     assert.deepEqual(cfg.http, { host: '0.0.0.0', port: 19808 });
-    assert.ok(container(ds.spec!, 'node-driver-registrar').args?.includes(`--kubelet-registration-path=${dir}/plugins/s3fs.csi.dev/csi.sock`));
+    assert.equal(cfg.registration?.kubeletCsiSocketPath, `${dir}/plugins/s3fs.csi.dev/csi.sock`);
     assert.equal(ds.spec?.template.spec?.hostNetwork, true);
     assert.equal(ds.spec?.template.spec?.dnsPolicy, 'ClusterFirstWithHostNet');
     // A trailing slash in the value does not leak into paths.

@@ -123,6 +123,9 @@ readinessProbe:
 {{- else }}
 livenessProbe:
   httpGet:
+    {{- with $p.httpHost }}
+    host: {{ . }}
+    {{- end }}
     path: /healthz
     port: healthz
   initialDelaySeconds: {{ $p.liveness.initialDelaySeconds }}
@@ -131,6 +134,9 @@ livenessProbe:
   failureThreshold: {{ $p.liveness.failureThreshold }}
 readinessProbe:
   httpGet:
+    {{- with $p.httpHost }}
+    host: {{ . }}
+    {{- end }}
     path: /readyz
     port: healthz
   initialDelaySeconds: {{ $p.readiness.initialDelaySeconds }}

@@ -1,0 +1,146 @@
+// containerd (Debian's 1.6) for a test node: its own root, state, sockets and runc state under the
+// node's directory, the overlayfs snapshotter, cgroupfs, locally imported images (no registry is
+// reachable: the sandbox image must be imported before kubelet asks for a pod), and a CNI config whose
+// only plugin is the reference `loopback` plugin: pods get `lo` and no other interface, so no pod has
+// an address anything could send to.
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { waitFor } from './net.js';
+
+const run = promisify(execFile);
+
+export const CNI_BIN_DIR = '/usr/lib/cni';
+
+export interface Containerd {
+  socket: string;
+  pid: number;
+  log: string[];
+  /** `ctr -n k8s.io images import` of a docker-save tar. */
+  importImage(tar: string): Promise<void>;
+  /** Image refs in the k8s.io namespace. */
+  images(): Promise<string[]>;
+  /** Kills every task left in the k8s.io namespace (pods keep running when kubelet stops). */
+  killAllTasks(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/** containerd's config (version 2 schema of containerd 1.6), every path inside `dir` (pure). */
+export function containerdConfig(dir: string, sandboxImage: string): string {
+  const q = JSON.stringify;
+  return `version = 2
+root = ${q(join(dir, 'root'))}
+state = ${q(join(dir, 'state'))}
+disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.internal.v1.tracing", "io.containerd.tracing.processor.v1.otlp"]
+
+[grpc]
+  address = ${q(join(dir, 'containerd.sock'))}
+
+[ttrpc]
+  address = ${q(join(dir, 'containerd.sock.ttrpc'))}
+
+[debug]
+  level = "warn"
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = ${q(sandboxImage)}
+  enable_cdi = false
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+        Root = ${q(join(dir, 'runc'))}
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = ${q(CNI_BIN_DIR)}
+    conf_dir = ${q(join(dir, 'cni'))}
+    max_conf_num = 1
+`;
+}
+
+/** The CNI network: loopback only (pure). */
+export function cniConfList(): string {
+  return JSON.stringify({ cniVersion: '1.0.0', name: 's3fs-csi-e2e', plugins: [{ type: 'loopback' }] }, null, 2);
+}
+
+async function ctr(socket: string, args: string[], timeoutMs = 120_000): Promise<string> {
+  const { stdout } = await run('ctr', ['--address', socket, '--namespace', 'k8s.io', ...args], { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 });
+  return stdout;
+}
+
+/** PIDs of containerd-shim processes serving this containerd (they outlive it by design). */
+export async function shimPidsOf(socket: string): Promise<number[]> {
+  const out: number[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const argv = await readFile(`/proc/${name}/cmdline`, 'utf8').then((s) => s.split('\0')).catch(() => [] as string[]);
+    if (argv[0]?.includes('containerd-shim') && argv.includes(socket)) out.push(Number(name));
+  }
+  return out;
+}
+
+export async function startContainerd(dir: string, sandboxImage: string): Promise<Containerd> {
+  await mkdir(join(dir, 'cni'), { recursive: true });
+  await writeFile(join(dir, 'cni', '10-s3fs-csi-e2e.conflist'), cniConfList());
+  const configFile = join(dir, 'config.toml');
+  await writeFile(configFile, containerdConfig(dir, sandboxImage));
+  const socket = join(dir, 'containerd.sock');
+  const child: ChildProcess = spawn('containerd', ['--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const log: string[] = [];
+  const keep = (d: Buffer): void => {
+    for (const line of d.toString().split('\n')) if (line) log.push(line);
+    if (log.length > 300) log.splice(0, log.length - 300);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(t);
+    }
+    // Shims are re-parented daemons: stop the ones of this containerd by PID.
+    for (const pid of await shimPidsOf(socket)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  };
+  try {
+    await waitFor('containerd socket', async () => {
+      if (child.exitCode !== null) throw new Error(`containerd exited: ${log.slice(-10).join('\n')}`);
+      if (!existsSync(socket)) return undefined;
+      await ctr(socket, ['version'], 5000);
+      return true;
+    }, 30_000, 100);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return {
+    socket,
+    pid: child.pid ?? 0,
+    log,
+    async importImage(tar) {
+      await ctr(socket, ['images', 'import', tar]);
+    },
+    async images() {
+      return (await ctr(socket, ['images', 'ls', '-q'])).split('\n').filter(Boolean);
+    },
+    async killAllTasks() {
+      const ids = (await ctr(socket, ['tasks', 'ls', '-q'], 30_000).catch(() => '')).split('\n').filter(Boolean);
+      for (const id of ids) await ctr(socket, ['tasks', 'kill', '--signal', 'SIGKILL', id], 30_000).catch(() => undefined);
+      for (const id of ids) await ctr(socket, ['tasks', 'delete', '--force', id], 30_000).catch(() => undefined);
+      return ids.length;
+    },
+    stop,
+  };
+}
