@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
-  type Config, MODES, type Mode, defaultNodeId, logLevelOf, normaliseRoot, parseHttpEndpoint, socketPathOf,
+  type Config, DEFAULT_MOUNTER_ENDPOINT, MODES, type Mode, defaultNodeId, logLevelOf, normaliseRoot, parseHttpEndpoint, socketPathOf,
 } from './config.js';
 import { parseDuration } from './duration.js';
 import { packageVersion } from './paths.js';
@@ -31,6 +31,7 @@ const bool = (v: string): boolean => {
 
 interface ServeOptions {
   endpoint: string;
+  mounterEndpoint?: string;
   mode: Mode;
   nodeid: string;
   drivername: string;
@@ -87,6 +88,7 @@ export function configFrom(o: ServeOptions): Config {
   const kubeletDir = normaliseRoot(o.kubeletDir);
   return {
     socketPath: socketPathOf(o.endpoint),
+    mounterSocketPath: o.mounterEndpoint ? socketPathOf(o.mounterEndpoint) : o.mode === 'mounter' ? socketPathOf(DEFAULT_MOUNTER_ENDPOINT) : undefined,
     mode: o.mode,
     nodeId: o.nodeid,
     driverName: o.drivername,
@@ -136,7 +138,8 @@ export function buildCli(actions: {
     .showHelpAfterError()
     .enablePositionalOptions()
     .addOption(opt('--endpoint <endpoint>', 'CSI endpoint: unix:///path/csi.sock or a bare path', 'CSI_ENDPOINT').default('unix:///csi/csi.sock'))
-    .addOption(opt('--mode <mode>', 'services to serve', 'S3FS_CSI_MODE').choices(MODES).default('all'))
+    .addOption(opt('--mode <mode>', 'services to serve; mounter = the long-lived s3fs host of a node plugin', 'S3FS_CSI_MODE').choices(MODES).default('all'))
+    .addOption(opt('--mounter-endpoint <endpoint>', `mounter mode: socket to serve (default ${DEFAULT_MOUNTER_ENDPOINT}); node mode: the mounter that runs s3fs (unset: s3fs runs in this process)`, 'S3FS_CSI_MOUNTER_ENDPOINT'))
     .addOption(opt('--nodeid <id>', 'this node\'s id (the Kubernetes node name)', 'KUBE_NODE_NAME').default(defaultNodeId()))
     .addOption(opt('--drivername <name>', 'CSI driver name', 'S3FS_CSI_DRIVER_NAME').default('s3fs.csi.dev'))
     .addOption(opt('--http-endpoint <host:port>', 'listen address of /healthz, /readyz, /metrics (overrides --health-port)', 'S3FS_CSI_HTTP_ENDPOINT'))

@@ -3,8 +3,10 @@ import { hostname } from 'node:os';
 import { isAbsolute, normalize, resolve } from 'node:path';
 import type { Secret } from './secrets.js';
 
-export type Mode = 'controller' | 'node' | 'all';
-export const MODES: readonly Mode[] = ['controller', 'node', 'all'];
+/** `mounter`: the long-lived process that runs s3fs for the node plugin (docs/mounter.md). */
+export type Mode = 'controller' | 'node' | 'all' | 'mounter';
+export const MODES: readonly Mode[] = ['controller', 'node', 'all', 'mounter'];
+export const DEFAULT_MOUNTER_ENDPOINT = 'unix:///run/s3fs-csi-mounter/mounter.sock';
 
 export interface S3Defaults {
   /** S3 endpoint URL used when a request's secrets carry none. */
@@ -24,6 +26,11 @@ export interface S3Defaults {
 export interface Config {
   /** Filesystem path of the CSI unix socket. */
   socketPath: string;
+  /**
+   * The mounter's unix socket: served in mounter mode; in node mode the mounter to use (then no s3fs
+   * runs in the node plugin); undefined = s3fs runs in this process.
+   */
+  mounterSocketPath?: string;
   mode: Mode;
   nodeId: string;
   driverName: string;

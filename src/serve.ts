@@ -6,6 +6,7 @@ import { identityService } from './csi/identity.js';
 import { CsiServer, type ServiceHandlers } from './csi/server.js';
 import type { ServiceName } from './csi/proto.js';
 import { createLogger } from './log.js';
+import type { MountEngine } from './mount/engine.js';
 import { checkDirectory, checkFuseDevice, checkS3fsBinary } from './mount/prerequisites.js';
 import { startHttp } from './probe/http.js';
 import { packageVersion } from './paths.js';
@@ -24,30 +25,40 @@ async function startRegistration(driver: Driver, where: NonNullable<Config['regi
 }
 
 export async function serve(cfg: Config): Promise<void> {
+  if (cfg.mode === 'mounter') return (await import('./mounter/serve.js')).serveMounter(cfg);
   const log = createLogger(cfg.logLevel);
   const driver = new Driver(cfg, log);
   const handlers: Partial<Record<ServiceName, ServiceHandlers>> = { Identity: identityService(driver) };
   // Each role loads only its own code: a node pod never loads the S3 SDK, a controller never s3fs code.
   if (hasController(cfg)) handlers.Controller = (await import('./csi/controller.js')).controllerService(driver);
-  // One Mounter per process: the Node RPCs and recovery share its per-volume locks and supervision.
-  const mounter = hasNode(cfg) ? new (await import('./mount/mounter.js')).Mounter(driver) : undefined;
+  // One mount engine per process: the Node RPCs and recovery share its per-volume locks and events.
+  // With --mounter-endpoint, s3fs runs in the separate mounter and survives this process's restarts.
+  const remote = hasNode(cfg) && cfg.mounterSocketPath ? new (await import('./mounter/client.js')).RemoteMounter(driver, cfg.mounterSocketPath) : undefined;
+  const local = !remote && hasNode(cfg) ? new (await import('./mount/mounter.js')).Mounter(driver) : undefined;
+  const mounter: MountEngine | undefined = remote ?? local;
   if (mounter) handlers.Node = (await import('./csi/node.js')).nodeService(driver, mounter);
 
   if (hasNode(cfg)) {
-    driver.addHealthCheck('s3fs', () => checkS3fsBinary(cfg.s3fsPath));
-    driver.addHealthCheck('fuse', () => checkFuseDevice());
+    if (remote) {
+      driver.addHealthCheck('mounter', async () => remote.problem());
+    } else {
+      driver.addHealthCheck('s3fs', () => checkS3fsBinary(cfg.s3fsPath));
+      driver.addHealthCheck('fuse', () => checkFuseDevice());
+    }
     driver.addHealthCheck('kubelet-dir', () => checkDirectory(cfg.kubeletDir, 'kubelet directory'));
   }
 
   // Rebuild lost mounts (start-up, s3fs exits, dead mounts, interval); Probe stays not-ready meanwhile
   // (started before the socket opens, so no Probe can see ready=true before it).
   const recovery = mounter && cfg.recovery.enabled ? (await import('./recovery/index.js')).startRecovery(driver, mounter) : undefined;
+  // Connect after recovery subscribed, so it sees the first `mounter-connected`.
+  remote?.start();
   const server = new CsiServer(driver, handlers);
   await server.listen();
   const http = await startHttp(driver);
   // Registration last: kubelet calls NodeGetInfo as soon as it sees the registration socket.
   const registration = hasNode(cfg) && cfg.registration ? await startRegistration(driver, cfg.registration) : undefined;
-  log.info({ version: packageVersion, mode: cfg.mode, endpoint: cfg.socketPath, node: cfg.nodeId, http: cfg.http }, 's3fs-csi serving');
+  log.info({ version: packageVersion, mode: cfg.mode, endpoint: cfg.socketPath, mounter: cfg.mounterSocketPath ?? 'in-process', node: cfg.nodeId, http: cfg.http }, 's3fs-csi serving');
 
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
@@ -57,9 +68,14 @@ export async function serve(cfg: Config): Promise<void> {
     // Socket gone first: kubelet deregisters the plugin instead of calling a driver that is leaving.
     await registration?.close();
     await Promise.all([recovery?.stop(), server.shutdown(cfg.shutdownTimeoutMs)]);
-    // This process owns the s3fs processes (in-process node mode): the container's end would SIGKILL
-    // them with writes not yet uploaded, so stop them gracefully first (unless told to keep them).
-    if (mounter && cfg.s3fsOnExit === 'stop') await mounter.shutdown(cfg.s3fsStopGraceMs);
+    if (remote) {
+      // Only the connection: the mounter's s3fs keep serving the pods while this process is away.
+      remote.stop();
+    } else if (local && cfg.s3fsOnExit === 'stop') {
+      // This process owns the s3fs processes (in-process node mode): the container's end would SIGKILL
+      // them with writes not yet uploaded, so stop them gracefully first (unless told to keep them).
+      await local.shutdown(cfg.s3fsStopGraceMs);
+    }
     await http?.close();
     log.info('stopped');
     process.exit(0);

@@ -1,9 +1,10 @@
-// CSI Node service: request validation and CSI semantics; the mount work is src/mount/ (Mounter).
+// CSI Node service: request validation and CSI semantics; the mount work is a MountEngine (the
+// in-process Mounter of src/mount/, or the separate mounter process through src/mounter/client.ts).
 // A second operation on a volume that is mid-operation waits for it (per-volume lock) and gives up
 // with ABORTED when its own deadline passes; different volumes proceed in parallel.
 import type { Driver } from '../driver.js';
 import { failedPrecondition, invalidArgument, notFound } from '../errors.js';
-import { type Mounter, checkPathSyntax, layersAt, readMountTable, safePath, stageSpecFrom, withoutTrailingSlash } from '../mount/index.js';
+import { type MountEngine, checkPathSyntax, layersAt, readMountTable, safePath, stageSpecFrom, withoutTrailingSlash } from '../mount/index.js';
 import { capabilityProblem } from './capability.js';
 import type { CallContext, ServiceHandlers } from './server.js';
 import type {
@@ -24,7 +25,7 @@ const required = (v: string, name: string): string => {
   return v;
 };
 
-export function nodeService(driver: Driver, mounter: Mounter): ServiceHandlers {
+export function nodeService(driver: Driver, mounter: MountEngine): ServiceHandlers {
   const cfg = driver.config;
   const roots = cfg.allowedRoots;
 
@@ -46,7 +47,7 @@ export function nodeService(driver: Driver, mounter: Mounter): ServiceHandlers {
       const volumeId = required(req.volume_id, 'volume_id');
       required(req.staging_target_path, 'staging_target_path');
       const staging = await safePath(req.staging_target_path, roots, await readMountTable(), 'staging_target_path');
-      await mounter.withVolumeLock(volumeId, () => mounter.unstage(staging), ctx.signal);
+      await mounter.withVolumeLock(volumeId, () => mounter.unstage(staging, volumeId), ctx.signal);
       return {};
     },
 
@@ -66,7 +67,7 @@ export function nodeService(driver: Driver, mounter: Mounter): ServiceHandlers {
         if (rec && rec.volumeId !== volumeId) {
           throw failedPrecondition(`${staging} is staged for volume ${rec.volumeId}, not ${volumeId}`);
         }
-        await mounter.ensurePublished(target, staging, readonly);
+        await mounter.ensurePublished(target, staging, readonly, volumeId);
       }, ctx.signal);
       return {};
     },
@@ -75,7 +76,7 @@ export function nodeService(driver: Driver, mounter: Mounter): ServiceHandlers {
       const volumeId = required(req.volume_id, 'volume_id');
       required(req.target_path, 'target_path');
       const target = await safePath(req.target_path, roots, await readMountTable(), 'target_path');
-      await mounter.withVolumeLock(volumeId, () => mounter.unpublish(target), ctx.signal);
+      await mounter.withVolumeLock(volumeId, () => mounter.unpublish(target, volumeId), ctx.signal);
       return {};
     },
 
@@ -101,10 +102,10 @@ export function nodeService(driver: Driver, mounter: Mounter): ServiceHandlers {
       if (!isOurs(rec)) rec = (await mounter.staged()).find(isOurs);
       if (!rec) throw notFound(`${path} is not a mount of volume ${volumeId}`);
 
-      const supervision = mounter.volumeCondition(rec.stagingPath);
+      const supervision = await mounter.conditionOf(rec.stagingPath);
       const health = await mounter.checkPath(path, table);
       // A dead mount found by kubelet's periodic stats call: recovery repairs it (src/recovery/).
-      if (health.state === 'stale' || health.state === 'hung') mounter.emit('dead-mount', { volumeId, path, stagingPath: rec.stagingPath });
+      if (health.state === 'stale' || health.state === 'hung') mounter.events.emit({ kind: 'dead-mount', volumeId, path, stagingPath: rec.stagingPath });
       const usage: VolumeUsage[] = [];
       if (health.state === 'healthy' && health.fs) {
         const f = health.fs;

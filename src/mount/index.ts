@@ -6,6 +6,7 @@ export { validateOptions } from './options.js';
 export { checkPathSyntax, checkNoSymlinks, safePath, withoutTrailingSlash } from './path-safety.js';
 export { type StagedRecord, listRecords } from './records.js';
 export { Mounter, type PublishResult, type S3fsExitEvent, type StageResult } from './mounter.js';
+export { type EngineEvent, EventChannel, type MountEngine, type RecordedCredentials, type VolumeCondition } from './engine.js';
 export { findS3fsPids } from './s3fs-process.js';
 export { type HealPlan, type HealSkip, type HealTask, type NamespaceView, type VolumeLayers, planHeals, sourceFor, volumeLayers } from './heal-plan.js';
 export { BUILT_HEAL_HELPER, HEAL_HELPER_NAME, type HealFailure, type HealResult, type HealWhere, otherNamespaces, resolveHealHelper, runHealHelper, seesHostPids } from './heal.js';

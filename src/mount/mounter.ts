@@ -13,10 +13,11 @@ import { CsiError, aborted, alreadyExists, deadlineExceeded, failedPrecondition,
 import { faultPoint } from '../faults.js';
 import { KeyedMutex } from '../locks.js';
 import { type BucketAccess, checkBucketAccess } from './bucket-check.js';
+import { type EngineEvent, EventChannel, type MountEngine, type RecordedCredentials, type VolumeCondition } from './engine.js';
 import { type PathHealth, checkPath, statfsUnderDeadline } from './health.js';
 import { type MountEntry, isReadOnly, layersAt, mountsUnder, readMountTable } from './mountinfo.js';
 import { bindMount, detach, unmountTop } from './ops.js';
-import { removePasswdFile, writePasswdFile } from './passwd.js';
+import { readPasswdFile, removePasswdFile, writePasswdFile } from './passwd.js';
 import { type StagedRecord, backingDirsOf, backingRoot, listRecords, readRecord, removeRecord, viewPath, writeRecord } from './records.js';
 import { S3fsProcess, findS3fsPids, s3fsPidsWhere } from './s3fs-process.js';
 import { type StageSpec, s3fsArgs, stageFingerprint, stagingKey } from './spec.js';
@@ -49,7 +50,9 @@ const MAX_DEVICES = 64;
 const POLL_FIRST_MS = 1;
 const POLL_MAX_MS = 16;
 
-export class Mounter extends EventEmitter {
+export class Mounter extends EventEmitter implements MountEngine {
+  /** The typed form of this mounter's events (MountEngine); 's3fs-exit' is bridged in the constructor. */
+  readonly events = new EventChannel<EngineEvent>();
   readonly #locks = new KeyedMutex();
   /** key -> the s3fs serving the staging path of that key now. */
   readonly #procs = new Map<string, Supervised>();
@@ -58,6 +61,7 @@ export class Mounter extends EventEmitter {
 
   constructor(private readonly driver: Driver) {
     super();
+    this.on('s3fs-exit', (e: S3fsExitEvent) => this.events.emit({ kind: 's3fs-exit', ...e }));
   }
 
   get #cfg() {
@@ -87,6 +91,14 @@ export class Mounter extends EventEmitter {
     if (why) return { abnormal: true, message: why };
     const sup = this.#procs.get(key);
     return sup?.proc.running ? { abnormal: false, message: 'ok' } : undefined;
+  }
+
+  async conditionOf(stagingPath: string): Promise<VolumeCondition | undefined> {
+    return this.volumeCondition(stagingPath);
+  }
+
+  recordedCredentials(stagingPath: string): Promise<RecordedCredentials> {
+    return readPasswdFile(this.#cfg.runtimeDir, stagingKey(stagingPath));
   }
 
   async ensureStaged(spec: StageSpec, signal?: AbortSignal): Promise<StageResult> {

@@ -2,9 +2,9 @@
 // of a shared file corrupt other volumes' credentials), mode 0600 in a 0700 directory, written to a
 // temp name and renamed so s3fs never reads half a file.
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Secret } from '../secrets.js';
+import { Secret } from '../secrets.js';
 
 export function passwdPath(runtimeDir: string, key: string): string {
   return join(runtimeDir, `${key}.passwd`);
@@ -35,4 +35,12 @@ export async function writePasswdFile(runtimeDir: string, key: string, accessKey
 
 export async function removePasswdFile(runtimeDir: string, key: string): Promise<void> {
   await rm(passwdPath(runtimeDir, key), { force: true });
+}
+
+/** The keys of a volume's passwd file; throws (ENOENT, or "malformed") when they cannot be read back. */
+export async function readPasswdFile(runtimeDir: string, key: string): Promise<{ accessKeyId: Secret; secretAccessKey: Secret }> {
+  const line = (await readFile(passwdPath(runtimeDir, key), 'utf8')).split('\n')[0] ?? '';
+  const colon = line.indexOf(':');
+  if (colon <= 0) throw new Error('passwd file is malformed');
+  return { accessKeyId: new Secret(line.slice(0, colon)), secretAccessKey: new Secret(line.slice(colon + 1)) };
 }

@@ -6,7 +6,7 @@
 import type { Driver } from '../driver.js';
 import { errorMessage } from '../errors.js';
 import { KubeError, type KubeReader } from '../kube/client.js';
-import { type Mounter, type StageSpec, stageSpecFrom } from '../mount/index.js';
+import { type MountEngine, type StageSpec, stageSpecFrom } from '../mount/index.js';
 import type { DesiredVolume } from './cluster.js';
 import { healContainers } from './heal-containers.js';
 import { LocalRecoveryError, localSpec } from './local.js';
@@ -31,7 +31,7 @@ export interface ExecutionReport {
 
 export interface ExecutorDeps {
   driver: Driver;
-  mounter: Mounter;
+  mounter: MountEngine;
   reader?: KubeReader;
   /** Aborted when the driver shuts down: a mount in progress is undone rather than left behind. */
   signal?: AbortSignal;
@@ -68,7 +68,7 @@ export async function executePlan(p: Plan, deps: ExecutorDeps): Promise<Executio
       const rec = await mounter.recordOf(vol.stagingPath);
       if (rec) {
         try {
-          return await localSpec(rec, cfg);
+          return await localSpec(rec, cfg, mounter);
         } catch (err) {
           if (!(err instanceof LocalRecoveryError)) throw err;
         }
@@ -84,7 +84,7 @@ export async function executePlan(p: Plan, deps: ExecutorDeps): Promise<Executio
       const rec = await mounter.recordOf(vol.stagingPath);
       if (vp.stage === 'repair' && rec) {
         try {
-          return await localSpec(rec, cfg);
+          return await localSpec(rec, cfg, mounter);
         } catch {
           // fall through to the original error
         }
@@ -131,7 +131,7 @@ export async function executePlan(p: Plan, deps: ExecutorDeps): Promise<Executio
               continue;
             }
           }
-          const result = await mounter.ensurePublished(t.path, vol.stagingPath, t.readonly);
+          const result = await mounter.ensurePublished(t.path, vol.stagingPath, t.readonly, vol.volumeHandle);
           record({ subject: t.path, action: tp.action === 'publish' ? 'publish' : 'republish', result: 'ok', detail: result }, { ...fields, target_path: t.path, was: tp.state });
         } catch (err) {
           ok = false;
@@ -163,7 +163,8 @@ export async function executePlan(p: Plan, deps: ExecutorDeps): Promise<Executio
   const ordered: OrphanPlan[] = [...p.orphans.filter((o) => o.kind === 'unpublish'), ...p.orphans.filter((o) => o.kind === 'unstage')];
   for (const o of ordered) {
     try {
-      await mounter.withVolumeLock(o.volumeId ?? o.path, () => (o.kind === 'unpublish' ? mounter.unpublish(o.path) : mounter.unstage(o.path)));
+      const lockKey = o.volumeId ?? o.path;
+      await mounter.withVolumeLock(lockKey, () => (o.kind === 'unpublish' ? mounter.unpublish(o.path, lockKey) : mounter.unstage(o.path, lockKey)));
       record({ subject: o.path, action: o.kind, result: 'ok', detail: o.reason }, { path: o.path, was: o.state });
     } catch (err) {
       record({ subject: o.path, action: o.kind, result: 'error', detail: errorMessage(err) }, { path: o.path, was: o.state });

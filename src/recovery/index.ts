@@ -3,12 +3,12 @@
 import type { Driver } from '../driver.js';
 import { errorMessage } from '../errors.js';
 import { type KubeReader, createKubeReader } from '../kube/client.js';
-import type { Mounter } from '../mount/index.js';
+import type { MountEngine } from '../mount/index.js';
 import { Recovery } from './scheduler.js';
 
-export { Recovery, type DeadMountEvent, type ScanSummary, type Trigger } from './scheduler.js';
+export { Recovery, type ScanSummary, type Trigger } from './scheduler.js';
 
-export function startRecovery(driver: Driver, mounter: Mounter): Recovery {
+export function startRecovery(driver: Driver, mounter: MountEngine): Recovery {
   const cfg = driver.config;
   let reader: KubeReader | undefined;
   try {

@@ -1,29 +1,26 @@
 // Recovery from what is on this node alone, with no API call: the mounter's record of a staged volume
 // (<state-dir>/volumes/<key>.json: bucket, prefix, endpoint, options — no secrets) plus the volume's
-// passwd file (<runtime-dir>/<key>.passwd) give back exactly the StageSpec it was staged with. Used
+// passwd file (<runtime-dir>/<key>.passwd), both read through the mount engine (in this process or
+// in the separate mounter), give back exactly the StageSpec it was staged with. Used
 // when an s3fs process dies while the driver runs, when NodeGetVolumeStats or a check finds a dead
 // mount, and at start-up while the API server is unreachable. Credentials read here are those s3fs
 // already used; the API path (executor.ts) rewrites them from the current Secret.
-import { readFile } from 'node:fs/promises';
 import type { Config } from '../config.js';
-import { type MountEntry, type Mounter, type StageResult, type StageSpec, type StagedRecord, isReadOnly, layersAt, readMountTable, stagingKey } from '../mount/index.js';
-import { passwdPath } from '../mount/passwd.js';
-import { Secret } from '../secrets.js';
+import { errorMessage } from '../errors.js';
+import { type MountEngine, type MountEntry, type RecordedCredentials, type StageResult, type StageSpec, type StagedRecord, isReadOnly, layersAt, readMountTable } from '../mount/index.js';
 import { parseTargetPath } from './kubelet-paths.js';
 
 export class LocalRecoveryError extends Error {}
 
 /** The StageSpec a volume was staged with, from its record and passwd file. */
-export async function localSpec(rec: StagedRecord, cfg: Pick<Config, 'runtimeDir' | 's3'>): Promise<StageSpec> {
-  let text: string;
+export async function localSpec(rec: StagedRecord, cfg: Pick<Config, 's3'>, engine: Pick<MountEngine, 'recordedCredentials'>): Promise<StageSpec> {
+  let credentials: RecordedCredentials;
   try {
-    text = await readFile(passwdPath(cfg.runtimeDir, stagingKey(rec.stagingPath)), 'utf8');
+    credentials = await engine.recordedCredentials(rec.stagingPath);
   } catch (err) {
-    throw new LocalRecoveryError(`no passwd file for volume ${rec.volumeId} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'}): credentials must come from the API`);
+    const why = (err as NodeJS.ErrnoException).code ?? errorMessage(err);
+    throw new LocalRecoveryError(`no usable passwd file for volume ${rec.volumeId} (${why}): credentials must come from the API`);
   }
-  const line = text.split('\n')[0] ?? '';
-  const colon = line.indexOf(':');
-  if (colon <= 0) throw new LocalRecoveryError(`passwd file of volume ${rec.volumeId} is malformed`);
   return {
     volumeId: rec.volumeId,
     stagingPath: rec.stagingPath,
@@ -33,7 +30,7 @@ export async function localSpec(rec: StagedRecord, cfg: Pick<Config, 'runtimeDir
     region: rec.region,
     pathStyle: cfg.s3.pathStyle,
     insecureSkipVerify: cfg.s3.insecureSkipVerify,
-    credentials: { accessKeyId: new Secret(line.slice(0, colon)), secretAccessKey: new Secret(line.slice(colon + 1)) },
+    credentials,
     userOptions: [...rec.userOptions],
     readonly: rec.readonly,
     mountGroup: rec.mountGroup,
@@ -69,10 +66,10 @@ export function staleBinds(table: readonly MountEntry[], stagingPath: string, ol
  * Repairs one staged volume from local state under its volume lock: ensureStaged with the recorded
  * spec (repair, adopt or unchanged), then re-binds every target that still shows a dead layer.
  */
-export async function repairLocally(mounter: Mounter, cfg: Config, stagingPath: string, signal?: AbortSignal): Promise<{ stage: StageResult; targets: RebindResult[] }> {
+export async function repairLocally(mounter: MountEngine, cfg: Config, stagingPath: string, signal?: AbortSignal): Promise<{ stage: StageResult; targets: RebindResult[] }> {
   const rec = await mounter.recordOf(stagingPath);
   if (!rec) throw new LocalRecoveryError(`no record of a volume staged at ${stagingPath}`);
-  const spec = await localSpec(rec, cfg);
+  const spec = await localSpec(rec, cfg, mounter);
   return mounter.withVolumeLock(rec.volumeId, async () => {
     const before = new Set(layersAt(await readMountTable(), stagingPath).map((m) => m.device));
     const stage = await mounter.ensureStaged(spec, signal);
@@ -83,7 +80,7 @@ export async function repairLocally(mounter: Mounter, cfg: Config, stagingPath: 
     if (now) before.delete(now);
     for (const t of staleBinds(table, stagingPath, before, cfg)) {
       try {
-        targets.push({ path: t.path, result: await mounter.ensurePublished(t.path, stagingPath, t.readonly) === 'unchanged' ? 'unchanged' : 'repaired' });
+        targets.push({ path: t.path, result: await mounter.ensurePublished(t.path, stagingPath, t.readonly, rec.volumeId) === 'unchanged' ? 'unchanged' : 'repaired' });
       } catch (err) {
         targets.push({ path: t.path, result: 'error', message: (err as Error).message });
       }

@@ -4,17 +4,13 @@
 // processes, bounded parallelism, via the mounter).
 import { readFile, readdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { type MountEntry, type PathHealth, type StagedRecord, layersAt, readMountTable } from '../mount/index.js';
+import { type MountEngine, type MountEntry, type StagedRecord, layersAt, readMountTable } from '../mount/index.js';
 import { isStagingPath, parseTargetPath, stagingRoot } from './kubelet-paths.js';
 import type { NodeFacts, StagingFact, TargetFact, VolData } from './planner.js';
 import { mapSettled } from './pool.js';
 
-/** The part of the Mounter that observation needs. */
-export interface MountView {
-  checkPath(path: string, table?: readonly MountEntry[]): Promise<PathHealth>;
-  staged(): Promise<StagedRecord[]>;
-  volumeCondition(stagingPath: string): { abnormal: boolean; message: string } | undefined;
-}
+/** The part of the mount engine that observation needs. */
+export type MountView = Pick<MountEngine, 'checkPath' | 'staged' | 'conditionOf'>;
 
 export interface ObserveOptions {
   kubeletDir: string;
@@ -86,7 +82,7 @@ export async function observeNode(mounts: MountView, o: ObserveOptions): Promise
       layers: layersAt(table, path).length,
       volData: await readVolData(dirname(path)),
       record: rec ? { volumeId: rec.volumeId, readonly: rec.readonly, mountGroup: rec.mountGroup } : undefined,
-      supervised: mounts.volumeCondition(path)?.abnormal === false,
+      supervised: (await mounts.conditionOf(path))?.abnormal === false,
     };
   });
   const targetList = [...targetData];

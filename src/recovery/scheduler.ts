@@ -4,7 +4,9 @@
 //                not ready, repairs what it can from local state, and retries with backoff.
 //   s3fs exit  : the dead volume is repaired from local state at once (no API call); if that is not
 //                possible a full scan is queued.
-//   dead mount : NodeGetVolumeStats found one (mounter event 'dead-mount'): same as an s3fs exit.
+//   dead mount : NodeGetVolumeStats found one (engine event 'dead-mount'): same as an s3fs exit.
+//   mounter    : the separate mounter (re)connected: a local pass; a new mounter process (its s3fs
+//                died with the old one) also gets a full scan (triggers.ts decides).
 //   interval   : a full scan every --recovery-interval (also catches hung s3fs and lost targets).
 // Scans never overlap: a trigger during a scan queues exactly one more.
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,7 +14,7 @@ import { RunningTasks } from '../running.js';
 import type { Driver } from '../driver.js';
 import { errorMessage } from '../errors.js';
 import type { KubeReader } from '../kube/client.js';
-import type { Mounter, S3fsExitEvent } from '../mount/index.js';
+import type { MountEngine } from '../mount/index.js';
 import { desiredState } from './cluster.js';
 import { fetchClusterView, forbiddenErrors } from './discovery.js';
 import { type ExecutionReport, executePlan } from './executor.js';
@@ -20,8 +22,9 @@ import { healContainers } from './heal-containers.js';
 import { LocalRecoveryError, repairLocally } from './local.js';
 import { observeNode } from './observe.js';
 import { type Plan, plan } from './planner.js';
+import { type Reaction, type Trigger, reactionTo } from './triggers.js';
 
-export type Trigger = 'startup' | 'interval' | 's3fs-exit' | 'dead-mount' | 'manual';
+export type { Trigger };
 
 export interface ScanSummary {
   trigger: Trigger;
@@ -30,20 +33,13 @@ export interface ScanSummary {
   ms: number;
 }
 
-export interface DeadMountEvent {
-  volumeId: string;
-  path: string;
-  /** The staging path, when the mounter knows it. */
-  stagingPath?: string;
-}
-
 const WARNING = 'recovery';
 const MAX_BACKOFF_MS = 5000;
 const LOCAL_RETRY_MAX_MS = 30_000;
 
 export class Recovery {
   readonly #driver: Driver;
-  readonly #mounter: Mounter;
+  readonly #mounter: MountEngine;
   readonly #reader: KubeReader | undefined;
   #stopped = false;
   #scanning: Promise<ScanSummary | undefined> | undefined;
@@ -55,7 +51,7 @@ export class Recovery {
   /** Scans and local repairs in progress: stop() aborts them and waits (bounded) for their undo. */
   readonly #tasks = new RunningTasks();
 
-  constructor(driver: Driver, mounter: Mounter, reader: KubeReader | undefined) {
+  constructor(driver: Driver, mounter: MountEngine, reader: KubeReader | undefined) {
     this.#driver = driver;
     this.#mounter = mounter;
     this.#reader = reader;
@@ -63,16 +59,25 @@ export class Recovery {
 
   /** Hooks the events and runs the start-up recovery in the background (Probe: not ready until done). */
   start(): void {
-    this.#mounter.on('s3fs-exit', (e: S3fsExitEvent) => this.repairSoon(e.stagingPath, 's3fs-exit', 100));
-    this.#mounter.on('dead-mount', (e: DeadMountEvent) => {
-      if (e.stagingPath) this.repairSoon(e.stagingPath, 'dead-mount', 0);
-      else this.trigger('dead-mount');
-    });
+    this.#mounter.events.on((e) => this.#react(reactionTo(e, this.#reader !== undefined)));
     const done = this.#driver.beginStartupTask('recovery');
     void this.#startup().finally(() => {
       done();
       this.#schedule();
     });
+  }
+
+  #react(r: Reaction): void {
+    if (this.#stopped) return;
+    if (r.kind === 'repair') this.repairSoon(r.stagingPath, r.trigger, r.delayMs);
+    else if (r.kind === 'scan') this.trigger(r.trigger);
+    else if (r.kind === 'local-pass') {
+      void this.#tasks.track(this.localPass(r.trigger))
+        .catch((err: unknown) => this.#driver.log.error({ trigger: r.trigger, err: errorMessage(err) }, 'local recovery pass failed'))
+        .finally(() => {
+          if (r.thenScan) this.trigger(r.trigger);
+        });
+    }
   }
 
   /**
@@ -207,7 +212,7 @@ export class Recovery {
     let repaired = 0;
     for (const rec of await this.#mounter.staged()) {
       const h = await this.#mounter.checkPath(rec.stagingPath);
-      const supervised = this.#mounter.volumeCondition(rec.stagingPath)?.abnormal === false;
+      const supervised = (await this.#mounter.conditionOf(rec.stagingPath))?.abnormal === false;
       if (h.state === 'healthy' && supervised) continue;
       if (h.state === 'not-mounted' || h.state === 'missing') continue; // kubelet stages it again when needed
       if (await this.#repairOne(rec.stagingPath, trigger)) repaired++;

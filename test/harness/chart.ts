@@ -126,4 +126,6 @@ export const VALUE_SETS: Record<string, object> = {
   },
   // No recovery: the node gets no API access at all.
   noRecovery: { node: { recovery: { enabled: false } } },
+  // No mounter: s3fs runs in the (privileged) node plugin, as before the mounter existed.
+  noMounter: { mounter: { enabled: false } },
 };

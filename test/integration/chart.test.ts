@@ -26,6 +26,7 @@ const volume = (w: V1DaemonSet | V1Deployment, name: string): V1Volume => {
   return v;
 };
 const nodeDs = (objs: KubernetesObject[]): V1DaemonSet => only<V1DaemonSet>(objs, 'DaemonSet', '-node');
+const mounterDs = (objs: KubernetesObject[]): V1DaemonSet => only<V1DaemonSet>(objs, 'DaemonSet', '-mounter');
 const controllerDeploy = (objs: KubernetesObject[]): V1Deployment => only<V1Deployment>(objs, 'Deployment', '-controller');
 
 /** Kubelet's $(VAR) expansion of container args from the container's env (here: the downward API). */
@@ -80,6 +81,8 @@ describe('helm chart: lint and render', () => {
       // Every driver container's command line is one the real binary accepts.
       await configOf(expand(container(nodeDs(objs).spec!, 's3fs-csi').args ?? [], { KUBE_NODE_NAME: 'node-1' }));
       await configOf(container(controllerDeploy(objs).spec!, 's3fs-csi').args ?? []);
+      const mounters = objectsOf(objs, 'DaemonSet').filter((o) => o.metadata?.name?.endsWith('-mounter')) as V1DaemonSet[];
+      for (const m of mounters) await configOf(expand(container(m.spec!, 'mounter').args ?? [], { KUBE_NODE_NAME: 'node-1' }));
     });
   }
 });
@@ -102,25 +105,25 @@ describe('helm chart: defaults', () => {
     assert.ok(types.includes('STAGE_UNSTAGE_VOLUME'));
   });
 
-  it('node DaemonSet: privileged root driver with /dev/fuse, kubelet dir Bidirectional, registrar, probes as the kubernetes-csi docs recommend', async () => {
+  it('node DaemonSet: unprivileged root driver that asks the mounter, kubelet dir HostToContainer, registrar, probes as the kubernetes-csi docs recommend', async () => {
     const ds = nodeDs(await render({}));
     const pod = ds.spec!.template.spec!;
     assert.equal(pod.priorityClassName, 'system-node-critical');
     assert.deepEqual(pod.tolerations, [{ operator: 'Exists' }]);
     assert.equal(pod.automountServiceAccountToken, true);
+    assert.equal(pod.hostPID, undefined);
     const driver = container(ds.spec!, 's3fs-csi');
-    assert.equal(driver.securityContext?.privileged, true);
+    assert.equal(driver.securityContext?.privileged, false, 'the mounter mounts; the node plugin only reads and checks');
     assert.equal(driver.securityContext?.runAsUser, 0);
     assert.deepEqual(driver.env?.find((e) => e.name === 'KUBE_NODE_NAME')?.valueFrom, { fieldRef: { fieldPath: 'spec.nodeName' } });
     const mounts = Object.fromEntries((driver.volumeMounts ?? []).map((m) => [m.name, m]));
     assert.equal(mounts['kubelet-dir']?.mountPath, '/var/lib/kubelet');
-    assert.equal(mounts['kubelet-dir']?.mountPropagation, 'Bidirectional');
-    assert.equal(mounts['fuse-device']?.mountPath, '/dev/fuse');
-    assert.deepEqual(volume(ds, 'fuse-device').hostPath, { path: '/dev/fuse', type: 'CharDevice' });
+    assert.equal(mounts['kubelet-dir']?.mountPropagation, 'HostToContainer');
+    assert.equal(mounts['mounter-socket']?.mountPath, '/run/s3fs-csi-mounter');
+    for (const gone of ['fuse-device', 'state-dir', 'runtime-dir']) assert.equal(mounts[gone], undefined, `${gone} belongs to the mounter`);
+    assert.deepEqual(volume(ds, 'mounter-socket').hostPath, { path: '/run/s3fs-csi-mounter/s3fs.csi.dev', type: 'DirectoryOrCreate' });
     assert.deepEqual(volume(ds, 'kubelet-dir').hostPath, { path: '/var/lib/kubelet', type: 'Directory' });
     assert.deepEqual(volume(ds, 'plugin-dir').hostPath, { path: '/var/lib/kubelet/plugins/s3fs.csi.dev', type: 'DirectoryOrCreate' });
-    // passwd files live in memory only
-    assert.deepEqual(volume(ds, 'runtime-dir').emptyDir, { medium: 'Memory', sizeLimit: '16Mi' });
 
     assert.deepEqual(driver.livenessProbe, {
       httpGet: { path: '/healthz', port: 'healthz' }, initialDelaySeconds: 10, timeoutSeconds: 3, periodSeconds: 2, failureThreshold: 5,
@@ -132,12 +135,11 @@ describe('helm chart: defaults', () => {
     assert.equal(cfg.mode, 'node');
     assert.equal(cfg.nodeId, 'node-1');
     assert.equal(cfg.socketPath, '/csi/csi.sock');
+    assert.equal(cfg.mounterSocketPath, '/run/s3fs-csi-mounter/mounter.sock');
     assert.equal(cfg.kubeletDir, '/var/lib/kubelet');
     assert.deepEqual(cfg.http, { host: '0.0.0.0', port: 9808 });
     assert.equal(cfg.recovery.enabled, true);
     assert.equal(cfg.kubeconfig, process.env.KUBECONFIG, 'in cluster: no --kubeconfig flag');
-    assert.equal(cfg.runtimeDir, '/run/s3fs-csi');
-    assert.equal(cfg.stateDir, '/var/lib/s3fs-csi');
 
     // Built-in registration (the default): one container, registering itself in plugins_registry.
     assert.deepEqual(ds.spec!.template.spec!.containers.map((c) => c.name), ['s3fs-csi']);
@@ -160,6 +162,63 @@ describe('helm chart: defaults', () => {
     assert.ok(reg.args?.includes('--csi-address=/csi/csi.sock'));
     assert.equal(reg.volumeMounts?.find((m) => m.name === 'registration-dir')?.mountPath, '/registration');
     assert.deepEqual(volume(ds, 'registration-dir').hostPath, { path: '/var/lib/kubelet/plugins_registry', type: 'Directory' });
+  });
+
+  it('mounter DaemonSet: OnDelete, privileged root with /dev/fuse, hostPID, kubelet dir Bidirectional, own state, no API token, liveness on its /healthz', async () => {
+    const objs = await render({});
+    const ds = mounterDs(objs);
+    assert.deepEqual(ds.spec?.updateStrategy, { type: 'OnDelete' });
+    const pod = ds.spec!.template.spec!;
+    assert.equal(pod.hostPID, true);
+    assert.equal(pod.automountServiceAccountToken, false);
+    assert.equal(pod.priorityClassName, 'system-node-critical');
+    assert.deepEqual(pod.tolerations, nodeDs(objs).spec?.template.spec?.tolerations, 'scheduled wherever the node plugin is');
+    assert.deepEqual(pod.nodeSelector, nodeDs(objs).spec?.template.spec?.nodeSelector);
+    const m = container(ds.spec!, 'mounter');
+    assert.equal(m.image, container(nodeDs(objs).spec!, 's3fs-csi').image, 'same image, another role');
+    assert.equal(m.securityContext?.privileged, true);
+    assert.equal(m.securityContext?.runAsUser, 0);
+    const mounts = Object.fromEntries((m.volumeMounts ?? []).map((x) => [x.name, x]));
+    assert.equal(mounts['kubelet-dir']?.mountPropagation, 'Bidirectional');
+    assert.equal(mounts['fuse-device']?.mountPath, '/dev/fuse');
+    assert.equal(mounts['state-dir']?.mountPath, '/var/lib/s3fs-csi');
+    assert.equal(mounts['state-dir']?.mountPropagation, undefined, 'backing mounts stay private to the mounter');
+    assert.equal(mounts['mounter-socket']?.mountPath, '/run/s3fs-csi-mounter');
+    assert.deepEqual(volume(ds, 'mounter-socket').hostPath, volume(nodeDs(objs), 'mounter-socket').hostPath, 'one socket dir for both');
+    assert.deepEqual(volume(ds, 'fuse-device').hostPath, { path: '/dev/fuse', type: 'CharDevice' });
+    assert.deepEqual(volume(ds, 'state-dir').hostPath, { path: '/var/lib/s3fs-csi', type: 'DirectoryOrCreate' });
+    assert.deepEqual(volume(ds, 'runtime-dir').emptyDir, { medium: 'Memory', sizeLimit: '16Mi' });
+    assert.deepEqual(m.livenessProbe?.httpGet, { path: '/healthz', port: 'healthz' });
+    assert.equal(m.ports?.find((p) => p.name === 'healthz')?.containerPort, 9810);
+    const cfg = await configOf(expand(m.args ?? [], { KUBE_NODE_NAME: 'node-1' }));
+    assert.equal(cfg.mode, 'mounter');
+    assert.equal(cfg.nodeId, 'node-1');
+    assert.equal(cfg.mounterSocketPath, '/run/s3fs-csi-mounter/mounter.sock');
+    assert.equal(cfg.stateDir, '/var/lib/s3fs-csi');
+    assert.equal(cfg.runtimeDir, '/run/s3fs-csi');
+    assert.equal(cfg.kubeletDir, '/var/lib/kubelet');
+    assert.deepEqual(cfg.http, { host: '0.0.0.0', port: 9810 });
+    assert.ok((pod.terminationGracePeriodSeconds ?? 0) * 1000 > cfg.shutdownTimeoutMs + 20_000, 'grace covers calls and the s3fs flush');
+  });
+
+  it('mounter off: s3fs back in the privileged node plugin with /dev/fuse, Bidirectional, state and runtime dirs', async () => {
+    const objs = await render(VALUE_SETS.noMounter!);
+    assert.equal(objectsOf(objs, 'DaemonSet').length, 1);
+    const ds = nodeDs(objs);
+    const driver = container(ds.spec!, 's3fs-csi');
+    assert.equal(driver.securityContext?.privileged, true);
+    const mounts = Object.fromEntries((driver.volumeMounts ?? []).map((m) => [m.name, m]));
+    assert.equal(mounts['kubelet-dir']?.mountPropagation, 'Bidirectional');
+    assert.equal(mounts['fuse-device']?.mountPath, '/dev/fuse');
+    assert.equal(mounts['mounter-socket'], undefined);
+    assert.deepEqual(volume(ds, 'fuse-device').hostPath, { path: '/dev/fuse', type: 'CharDevice' });
+    // passwd files live in memory only
+    assert.deepEqual(volume(ds, 'runtime-dir').emptyDir, { medium: 'Memory', sizeLimit: '16Mi' });
+    const cfg = await configOf(expand(driver.args ?? [], { KUBE_NODE_NAME: 'node-1' }));
+    assert.equal(cfg.mounterSocketPath, undefined);
+    assert.equal(cfg.runtimeDir, '/run/s3fs-csi');
+    assert.equal(cfg.stateDir, '/var/lib/s3fs-csi');
+    assert.equal(objectsOf(objs, 'Service').length, 2, 'no mounter metrics Service');
   });
 
   it('controller Deployment: 2 replicas, non-root driver, provisioner/resizer with leader election, socket on an emptyDir', async () => {
@@ -189,7 +248,7 @@ describe('helm chart: defaults', () => {
     assert.equal(only(objs, 'PodDisruptionBudget').kind, 'PodDisruptionBudget');
     // CRD-backed objects only on request
     assert.equal(objectsOf(objs, 'ServiceMonitor').length, 0);
-    assert.equal(objectsOf(objs, 'Service').length, 2, 'a metrics Service per role');
+    assert.equal(objectsOf(objs, 'Service').length, 3, 'a metrics Service per role (controller, node, mounter)');
     assert.equal(objectsOf(objs, 'StorageClass').length, 0);
     assert.equal(objectsOf(objs, 'Secret').length, 0);
   });
@@ -221,7 +280,14 @@ describe('helm chart: value sets', () => {
     assert.equal(volume(ds, 'kubelet-dir').hostPath?.path, dir);
     assert.equal(volume(ds, 'plugin-dir').hostPath?.path, `${dir}/plugins/s3fs.csi.dev`);
     assert.equal(volume(ds, 'registration-dir').hostPath?.path, `${dir}/plugins_registry`);
-    assert.equal(volume(ds, 'state-dir').hostPath?.path, '/data/s3fs-csi');
+    const mds = mounterDs(objs);
+    assert.equal(volume(mds, 'state-dir').hostPath?.path, '/data/s3fs-csi');
+    assert.equal(volume(mds, 'kubelet-dir').hostPath?.path, dir);
+    assert.equal(container(mds.spec!, 'mounter').volumeMounts?.find((m) => m.name === 'kubelet-dir')?.mountPath, dir);
+    assert.equal(mds.spec?.template.spec?.hostNetwork, true, 'hostNetwork follows the node plugin');
+    const mcfg = await configOf(expand(container(mds.spec!, 'mounter').args ?? [], { KUBE_NODE_NAME: 'n' }));
+    assert.equal(mcfg.kubeletDir, dir);
+    assert.equal(mcfg.stateDir, '/data/s3fs-csi');
     const driver = container(ds.spec!, 's3fs-csi');
     assert.equal(driver.volumeMounts?.find((m) => m.name === 'kubelet-dir')?.mountPath, dir);
     const cfg = await configOf(expand(driver.args ?? [], { KUBE_NODE_NAME: 'n' }));
@@ -281,7 +347,7 @@ describe('helm chart: value sets', () => {
       assert.equal(volume(w, 'ca-bundle').configMap?.name, 's3-ca');
     }
     const withMonitor = await render({ ...VALUE_SETS.everything, metrics: { serviceMonitor: { enabled: true } } });
-    assert.deepEqual(objectsOf(withMonitor, 'ServiceMonitor').map((o) => o.metadata?.name).sort(), ['s3fs-csi-controller', 's3fs-csi-node']);
+    assert.deepEqual(objectsOf(withMonitor, 'ServiceMonitor').map((o) => o.metadata?.name).sort(), ['s3fs-csi-controller', 's3fs-csi-mounter', 's3fs-csi-node']);
     assert.ok(!JSON.stringify(objectsOf(objs, 'Deployment')).includes('not-a-real-secret'), 'keys only in the Secret');
   });
 
@@ -301,6 +367,8 @@ describe('helm chart: values.schema.json and template checks reject bad values',
     ['a boolean where a count belongs', { controller: { replicas: true } }, /replicas.*want integer/s],
     ['an unknown probe mode', { probes: { mode: 'grpc' } }, /probes\/mode/],
     ['a relative kubelet dir', { kubeletDir: 'var/lib/kubelet' }, /kubeletDir/],
+    ['a relative mounter socket dir', { mounter: { socketDir: 'run/m' } }, /socketDir/],
+    ['an unknown mounter key', { mounter: { updateStrategy: { type: 'RollingUpdate' } } }, /additional properties 'updateStrategy' not allowed/],
     ['a typo in a key', { nodes: {} }, /additional properties 'nodes' not allowed/],
     ['a bad duration', { node: { recovery: { interval: '1 minute' } } }, /interval/],
     ['an invalid bucket name', { storageClasses: [{ name: 'x', bucket: 'Not_A_Bucket' }] }, /bucket/],

@@ -153,3 +153,20 @@ readinessProbe:
 {{- fail (printf "s3fs-csi needs Kubernetes >= 1.26 (delegated fsGroup, VOLUME_MOUNT_GROUP); this cluster is %s" $v) -}}
 {{- end -}}
 {{- end -}}
+
+{{/* Image of the mounter: mounter.image when set, else the driver's image (same binary). */}}
+{{- define "s3fs-csi.mounterImage" -}}
+{{- $i := .Values.mounter.image -}}
+{{- if $i.digest -}}
+{{- printf "%s@%s" (default .Values.image.repository $i.repository) $i.digest -}}
+{{- else if or $i.repository $i.tag -}}
+{{- printf "%s:%s" (default .Values.image.repository $i.repository) (default (default .Chart.AppVersion .Values.image.tag) $i.tag) -}}
+{{- else -}}
+{{- include "s3fs-csi.image" . -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Host directory of the mounter's socket, shared by the mounter and the node plugin. */}}
+{{- define "s3fs-csi.mounterSocketDir" -}}
+{{- default (printf "/run/s3fs-csi-mounter/%s" .Values.driverName) (.Values.mounter.socketDir | trimSuffix "/") -}}
+{{- end -}}
