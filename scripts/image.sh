@@ -98,7 +98,10 @@ stop_buildkitd() {
   while read -r m; do umount -l "$m" 2>/dev/null || true; done < <(awk -v c="$CACHE/" 'index($5, c) == 1 { print $5 }' /proc/self/mountinfo | sort -r)
   rm -f "$sock" "$run/otel-grpc.sock"
 }
-cleanup() { stop_buildkitd; rm -f "$out.tmp"; }
+cleanup() {
+  if [ -n "$pid" ]; then stop_buildkitd; fi
+  rm -f "$out.tmp"
+}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
