@@ -3,17 +3,23 @@
 #
 # s3fs-csi image: one image for both roles. The controller runs as the non-root user below; the node
 # plugin needs root and privilege (FUSE and propagated bind mounts), which the Helm chart grants per
-# container (runAsUser: 0, privileged: true). Build: `make image` (docker or podman).
+# container (runAsUser: 0, privileged: true). Build: `make image` (BuildKit without a daemon or a
+# registry, see docs/packaging.md; or docker/podman where present).
 
 # NODE_IMAGE is the base of every stage: Node.js 24 LTS on Debian bookworm, slim.
 ARG NODE_IMAGE=node:24-bookworm-slim
 
 # build compiles the TypeScript sources; dev dependencies live only in this stage.
+# The optional build secret `build-ca` is a CA bundle trusted by npm on top of the system's, for
+# machines whose HTTPS goes through their own CA; it is mounted for the one command, never stored in
+# a layer, and absent in an ordinary build.
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 # --ignore-scripts: no dependency needs an install script (no native modules).
-RUN npm ci --ignore-scripts --no-audit --no-fund
+RUN --mount=type=secret,id=build-ca \
+    NODE_EXTRA_CA_CERTS="$(test -s /run/secrets/build-ca && echo /run/secrets/build-ca)" \
+    npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
 RUN npm run build
@@ -22,8 +28,21 @@ RUN npm run build
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+RUN --mount=type=secret,id=build-ca \
+    NODE_EXTRA_CA_CERTS="$(test -s /run/secrets/build-ca && echo /run/secrets/build-ca)" \
+    npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
     && npm cache clean --force
+
+# heal compiles s3fs-csi-heal, the small single-threaded helper that swaps a dead mount inside a
+# running container's mount namespace (setns cannot be called from Node's threads). The compiler
+# stays in this stage; the binary links against the same bookworm libc as the runtime stage.
+FROM ${NODE_IMAGE} AS heal
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY native ./native
+RUN cc -O2 -Wall -Wextra -o s3fs-csi-heal native/heal.c
 
 # The runtime stage: compiled output, production dependencies, s3fs and fuse3.
 FROM ${NODE_IMAGE}
@@ -54,6 +73,7 @@ COPY --from=build /src/dist/src ./dist/src
 COPY package.json ./
 COPY proto ./proto
 COPY bin ./bin
+COPY --from=heal /src/s3fs-csi-heal /usr/local/bin/s3fs-csi-heal
 # `s3fs-csi` on PATH: the entrypoint and the exec probe (`s3fs-csi probe`) both use it.
 RUN ln -s /app/bin/s3fs-csi /usr/local/bin/s3fs-csi
 

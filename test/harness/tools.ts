@@ -1,9 +1,9 @@
-// Paths of the real components installed by scripts/install-tools.sh (cached by version).
+// Paths of the real components installed by scripts/install-tools.sh (cached by version under toolsDir).
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
-const toolsDir = process.env.S3FS_CSI_TOOLS_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 's3fs-csi', 'tools');
+export const toolsDir = process.env.S3FS_CSI_TOOLS_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 's3fs-csi', 'tools');
 
 function tool(envName: string, relative: string): string {
   const path = process.env[envName] ?? join(toolsDir, relative);

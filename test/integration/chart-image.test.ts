@@ -1,16 +1,19 @@
-// The container image, as far as it can be proved without a container engine: the Dockerfile passes
-// BuildKit's own linter (tools/dockerfile-lint, every rule incl. experimental ones), the build context
-// holds what it copies, the app layer it assembles (production dependencies only) really runs, and it
-// agrees with the chart (user id, the `s3fs-csi` command on PATH).
+// The container image: the Dockerfile passes BuildKit's own linter (tools/dockerfile-lint, every rule
+// incl. experimental ones), the build context holds what it copies, the app layer it assembles
+// (production dependencies only) really runs, it agrees with the chart (user id, the `s3fs-csi`
+// command on PATH); and the image `make image` builds (scripts/image.sh: BuildKit, locally made base,
+// cached by its inputs) has the expected config and files and runs the driver under runc.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { loadYaml } from '@kubernetes/client-node';
 import { packageRoot, packageVersion } from '../../src/paths.js';
 import { chartDir } from '../harness/chart.js';
+import { ensureDriverImage, type LocalImage } from '../harness/images.js';
+import { layerPaths, readDockerArchive, runcDelete, runcRun, unpackRootfs, writeBundleConfig, type DockerArchive } from '../harness/runc.js';
 import { requireTool, tools } from '../harness/tools.js';
 
 interface Run {
@@ -59,7 +62,7 @@ describe('Dockerfile', () => {
   it('multi-stage on Node 24 slim; s3fs, fuse3 and tini from Debian; production dependencies only; OCI labels', async () => {
     const ins = await instructions();
     const froms = ins.filter(([k]) => k === 'FROM').map(([, v]) => v);
-    assert.equal(froms.length, 3);
+    assert.deepEqual(froms, ['${NODE_IMAGE} AS build', '${NODE_IMAGE} AS deps', '${NODE_IMAGE} AS heal', '${NODE_IMAGE}']);
     assert.ok(ins.some(([k, v]) => k === 'ARG' && v === 'NODE_IMAGE=node:24-bookworm-slim'));
     const runs = ins.filter(([k]) => k === 'RUN').map(([, v]) => v);
     assert.ok(runs.some((r) => /apt-get install .*\bs3fs\b.*\bfuse3\b.*\btini\b/.test(r)));
@@ -111,5 +114,72 @@ describe('Dockerfile', () => {
     const probe = await run(process.execPath, [join(app, 'bin', 's3fs-csi'), 'probe', '--endpoint', `unix://${join(app, 'none.sock')}`, '--timeout', '1s']);
     assert.equal(probe.code, 1);
     assert.ok(probe.stderr.length > 0);
+  });
+});
+
+// Built once (minutes cold: base image + npm ci + apt; instant when the inputs are unchanged).
+describe('the image make image builds (BuildKit, no daemon, no registry)', { timeout: 30 * 60_000 }, () => {
+  let image: LocalImage;
+  let archive: DockerArchive;
+  let work: string;
+  const paths: string[] = [];
+
+  it('builds (or finds cached) a docker-save tar named after the chart\'s repository and the package version', { timeout: 30 * 60_000 }, async () => {
+    image = await ensureDriverImage();
+    const values = loadYaml<{ image: { repository: string } }>(await readFile(join(chartDir, 'values.yaml'), 'utf8'));
+    assert.equal(image.ref, `${values.image.repository}:${packageVersion}`);
+    archive = await readDockerArchive(image.tar);
+    assert.equal(archive.ref, image.ref);
+    work = await mkdtemp(join(tmpdir(), 's3fs-csi-image-'));
+    for (const layer of archive.layers) paths.push(...(await layerPaths(image.tar, layer, work)));
+  });
+  after(async () => {
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  it('config: tini as PID 1 running s3fs-csi, user 65532, version labels, no build-time CA', () => {
+    const c = archive.config.config;
+    assert.deepEqual(c.Entrypoint, ['/usr/bin/tini', '--', 's3fs-csi']);
+    assert.deepEqual(c.Cmd, ['--help']);
+    assert.equal(c.User, '65532:65532');
+    assert.equal(c.Labels?.['org.opencontainers.image.version'], packageVersion);
+    assert.match(c.Labels?.['org.opencontainers.image.revision'] ?? '', /^[0-9a-f]{40}(-dirty)?$/);
+    assert.ok(!(c.Env ?? []).some((e) => e.startsWith('NODE_EXTRA_CA_CERTS')), 'the build CA stays out of the runtime config');
+  });
+
+  it('layers: s3fs and fusermount3 from Debian, tini, node, the app, s3fs-csi-heal; no compiler, no build secret, no apt lists', () => {
+    const has = (p: string): boolean => paths.includes(p);
+    for (const p of ['usr/bin/s3fs', 'usr/bin/fusermount3', 'usr/bin/tini', 'usr/local/bin/node', 'usr/local/bin/s3fs-csi', 'usr/local/bin/s3fs-csi-heal', 'app/dist/src/main.js', 'app/bin/s3fs-csi', 'app/node_modules/@grpc/grpc-js/package.json']) {
+      assert.ok(has(p), `${p} in the image`);
+    }
+    assert.ok(!has('usr/bin/gcc') && !paths.some((p) => p.startsWith('usr/lib/gcc/')), 'the compiler stays in its stage');
+    assert.ok(!has('app/node_modules/typescript/package.json'), 'no dev dependencies');
+    assert.ok(!paths.some((p) => p.startsWith('run/secrets/') && p !== 'run/secrets/'), 'no build secret in a layer');
+    assert.ok(!paths.some((p) => /^var\/lib\/apt\/lists\/.+_Packages/.test(p)), 'no apt lists');
+    assert.ok(!paths.some((p) => /^usr\/share\/doc\/.+\/changelog/.test(p)), 'no docs beyond licences');
+  });
+
+  it('runs under runc as its own user: s3fs-csi --version through tini, s3fs and s3fs-csi-heal start', { timeout: 600_000 }, async (t) => {
+    const bundle = join(work, 'bundle');
+    const state = join(work, 'runc-state');
+    await mkdir(state, { recursive: true });
+    await unpackRootfs(image.tar, join(bundle, 'rootfs'), work);
+    const c = archive.config.config;
+    const runIn = async (name: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> => {
+      const id = `s3fs-csi-image-test-${process.pid}-${name}`;
+      t.after(() => runcDelete(state, id));
+      await writeBundleConfig(bundle, { args, user: c.User, env: c.Env, cwd: c.WorkingDir });
+      return runcRun(state, bundle, id);
+    };
+    const version = await runIn('version', [...c.Entrypoint!, '--version']);
+    assert.equal(version.code, 0, version.stderr);
+    assert.equal(version.stdout.trim(), packageVersion);
+    const s3fs = await runIn('s3fs', ['s3fs', '--version']);
+    assert.equal(s3fs.code, 0, s3fs.stderr);
+    assert.match(s3fs.stdout, /Amazon Simple Storage Service File System V1\.9\d/);
+    // Without arguments the helper refuses with its usage status (2) and a message: it is there and runs.
+    const heal = await runIn('heal', ['s3fs-csi-heal']);
+    assert.equal(heal.code, 2, heal.stdout + heal.stderr);
+    assert.match(heal.stderr, /s3fs-csi-heal/);
   });
 });
