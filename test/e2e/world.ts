@@ -45,7 +45,7 @@ export interface World {
   stop(): Promise<string[]>;
 }
 
-export function chartValues(w: { node: TestNode; s3: S3Server; images: E2eImages; ports: { nodeHealth: number; controllerHealth: number; provisioner: number; resizer: number } }): Record<string, unknown> {
+export function chartValues(w: { node: TestNode; s3: S3Server; images: E2eImages; ports: { nodeHealth: number; controllerHealth: number; provisioner: number; resizer: number; mounterHealth: number } }): Record<string, unknown> {
   const ref = w.images.driver.ref;
   const apiEnv = [{ name: 'KUBERNETES_SERVICE_HOST', value: '127.0.0.1' }, { name: 'KUBERNETES_SERVICE_PORT', value: String(w.node.apiPort) }];
   return {
@@ -66,6 +66,7 @@ export function chartValues(w: { node: TestNode; s3: S3Server; images: E2eImages
       hostNetwork: true, healthPort: w.ports.nodeHealth, stateDir: join(w.node.dir, 'driver-state'), env: apiEnv,
       recovery: { enabled: true, interval: '10s', parallelism: 8 },
     },
+    mounter: { healthPort: w.ports.mounterHealth },
     probes: { httpHost: '127.0.0.1' },
   };
 }
@@ -77,7 +78,7 @@ export async function startWorld(): Promise<World> {
   try {
     node = await startNode({ images: [images.pause.tar, images.workload.tar, images.driver.tar], sandboxImage: images.pause.ref });
     const n = node;
-    const ports = { nodeHealth: await freePort(), controllerHealth: await freePort(), provisioner: await freePort(), resizer: await freePort() };
+    const ports = { nodeHealth: await freePort(), controllerHealth: await freePort(), provisioner: await freePort(), resizer: await freePort(), mounterHealth: await freePort() };
     const s3client = new S3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: { accessKeyId: s3.accessKey, secretAccessKey: s3.secretKey } });
     const podOf = async (component: string): Promise<V1Pod> => {
       const pods = await n.kube.core.listNamespacedPod({ namespace: NAMESPACE, labelSelector: `app.kubernetes.io/component=${component}` });
