@@ -59,12 +59,12 @@ describe('chart: alerts and dashboard render only on request', () => {
     const alerts = rulesOf(objs).map((r) => r.alert);
     assert.deepEqual(alerts, ['S3fsCsiVolumeAbnormal', 'S3fsCsiRecoveryFailing', 'S3fsCsiRecoveryScanFailing', 'S3fsCsiProbeFailing', 'S3fsCsiDriverDown', 'S3fsCsiOperationErrors']);
     for (const r of rulesOf(objs)) {
-      assert.match(r.expr, /job=~"s3fs-csi-\(controller\|node\)-metrics"/, `${r.alert} selects the chart's jobs`);
+      assert.match(r.expr, /job=~"s3fs-csi-\(controller\|node\|mounter\)-metrics"/, `${r.alert} selects the chart's jobs`);
       assert.ok(r.labels?.severity && r.annotations?.summary && r.annotations.description, `${r.alert} has severity, summary, description`);
     }
     // The jobs named are the Services the ServiceMonitors scrape.
     const withMonitors = await render({ ...ON, metrics: { ...ON.metrics, serviceMonitor: { enabled: true } } });
-    assert.deepEqual(objectsOf(withMonitors, 'Service').map((s) => s.metadata?.name).sort(), ['s3fs-csi-controller-metrics', 's3fs-csi-node-metrics']);
+    assert.deepEqual(objectsOf(withMonitors, 'Service').map((s) => s.metadata?.name).sort(), ['s3fs-csi-controller-metrics', 's3fs-csi-mounter-metrics', 's3fs-csi-node-metrics']);
   });
 
   it('selector, durations, threshold, severities and labels follow the values', async () => {
@@ -97,7 +97,11 @@ describe('chart: alerts and dashboard render only on request', () => {
     const c2 = only(custom, 'ConfigMap', '-dashboard');
     assert.equal(c2.metadata?.namespace, 'monitoring');
     assert.equal(c2.metadata?.labels?.dashboards, 'storage');
-    assert.equal(c2.metadata?.labels?.grafana_dashboard, undefined, 'labels replace the default');
+    assert.equal(c2.metadata?.labels?.grafana_dashboard, '1', 'helm merges label maps: the default stays');
+    // A Grafana looking for another label: the default is dropped with null, as helm removes keys.
+    const other = only(await render({ metrics: { grafanaDashboard: { enabled: true, labels: { grafana_dashboard: null, dashboards: 'storage' } } } }), 'ConfigMap', '-dashboard');
+    assert.equal(other.metadata?.labels?.grafana_dashboard, undefined);
+    assert.equal(other.metadata?.labels?.dashboards, 'storage');
     assert.equal(c2.metadata?.annotations?.folder, 'Storage');
   });
 

@@ -105,15 +105,19 @@ describe('helm chart: defaults', () => {
     assert.ok(types.includes('STAGE_UNSTAGE_VOLUME'));
   });
 
-  it('node DaemonSet: unprivileged root driver that asks the mounter, kubelet dir HostToContainer, registrar, probes as the kubernetes-csi docs recommend', async () => {
+  it('node DaemonSet: root driver that asks the mounter and heals containers in place (hostPID, privileged), kubelet dir HostToContainer, probes as the kubernetes-csi docs recommend', async () => {
     const ds = nodeDs(await render({}));
     const pod = ds.spec!.template.spec!;
     assert.equal(pod.priorityClassName, 'system-node-critical');
     assert.deepEqual(pod.tolerations, [{ operator: 'Exists' }]);
     assert.equal(pod.automountServiceAccountToken, true);
-    assert.equal(pod.hostPID, undefined);
+    assert.equal(pod.hostPID, true, 'heal in place enters running containers\' mount namespaces');
     const driver = container(ds.spec!, 's3fs-csi');
-    assert.equal(driver.securityContext?.privileged, false, 'the mounter mounts; the node plugin only reads and checks');
+    assert.equal(driver.securityContext?.privileged, true, 'entering another mount namespace needs CAP_SYS_ADMIN');
+    // Without heal in place the node plugin needs no privilege: the mounter mounts.
+    const plain = nodeDs(await render({ node: { hostPID: false } }));
+    assert.equal(plain.spec!.template.spec!.hostPID, undefined);
+    assert.equal(container(plain.spec!, 's3fs-csi').securityContext?.privileged, false);
     assert.equal(driver.securityContext?.runAsUser, 0);
     assert.deepEqual(driver.env?.find((e) => e.name === 'KUBE_NODE_NAME')?.valueFrom, { fieldRef: { fieldPath: 'spec.nodeName' } });
     const mounts = Object.fromEntries((driver.volumeMounts ?? []).map((m) => [m.name, m]));
