@@ -87,6 +87,10 @@ rm -rf "$rootfs"/var/cache/debconf/*-old "$rootfs"/var/lib/dpkg/*-old "$rootfs"/
 : > "$rootfs/etc/resolv.conf"
 : > "$rootfs/etc/hostname"
 rm -f "$rootfs/etc/machine-id" "$rootfs/var/lib/dbus/machine-id" "$rootfs/var/cache/ldconfig/aux-cache"
+# Never delete through a mount (debootstrap may have bound the host's /dev or /proc there).
+if awk -v r="$rootfs" '$5 == r || index($5, r "/") == 1 { found = 1 } END { exit !found }' /proc/self/mountinfo; then
+  log "something is still mounted under $rootfs; refusing to clean it"; exit 1
+fi
 find "$rootfs/dev" -mindepth 1 -delete
 
 # --- Node.js and npm from the npm registry -----------------------------------------------------------

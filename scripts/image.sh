@@ -108,7 +108,7 @@ trap 'exit 130' INT TERM
 start=$SECONDS
 "$BUILDKITD" --config "$run/buildkitd.toml" --root "$state" --addr "unix://$sock" \
   --oci-worker=true --containerd-worker=false --oci-worker-binary="$RUNC" \
-  --oci-worker-snapshotter=overlayfs --oci-worker-net=host >"$run/buildkitd.log" 2>&1 &
+  --oci-worker-snapshotter=overlayfs --oci-worker-net=host >"$run/buildkitd.log" 2>&1 9>&- &
 pid=$!
 # Ready when it answers a request on its socket.
 for _ in $(seq 1 600); do
