@@ -9,10 +9,11 @@
 # NODE_IMAGE is the base of every stage: Node.js 24 LTS on Debian bookworm, slim.
 ARG NODE_IMAGE=node:24-bookworm-slim
 
-# build compiles the TypeScript sources; dev dependencies live only in this stage.
 # The optional build secret `build-ca` is a CA bundle trusted by npm on top of the system's, for
 # machines whose HTTPS goes through their own CA; it is mounted for the one command, never stored in
 # a layer, and absent in an ordinary build.
+
+# build compiles the TypeScript sources; dev dependencies live only in this stage.
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
@@ -33,9 +34,11 @@ RUN --mount=type=secret,id=build-ca \
     npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
     && npm cache clean --force
 
-# heal compiles s3fs-csi-heal, the small single-threaded helper that swaps a dead mount inside a
-# running container's mount namespace (setns cannot be called from Node's threads). The compiler
-# stays in this stage; the binary links against the same bookworm libc as the runtime stage.
+# s3fs-csi-heal is the small single-threaded helper that swaps a dead mount inside a running
+# container's mount namespace (setns cannot be called from Node's threads). The compiler stays in
+# its stage; the binary links against the same bookworm libc as the runtime stage.
+
+# heal compiles s3fs-csi-heal.
 FROM ${NODE_IMAGE} AS heal
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \

@@ -239,6 +239,7 @@ export class Mounter extends EventEmitter implements MountEngine {
    */
   async shutdown(graceMs: number): Promise<void> {
     const all = [...this.#procs.entries()];
+    if (all.length > 0) this.driver.log.info({ s3fs: all.length, grace_ms: graceMs }, 'stopping s3fs processes (backing mount detached first, so each uploads what it holds)');
     await Promise.all(all.map(async ([key, sup]) => {
       sup.proc.markExpected();
       await detach(sup.backingDir).catch((err: Error) => this.driver.log.warn({ dir: sup.backingDir, err: err.message }, 'cannot detach backing mount'));

@@ -141,8 +141,12 @@ describe('Node service with real s3fs', () => {
     assert.equal((await readFile(join(ro, 'by-uid-1000.txt'), 'utf8')).trim(), 'x');
     // a different readonly flag on an already published target is incompatible
     assert.equal(await d.callCode('Node', 'NodePublishVolume', { volume_id: bucket, staging_target_path: staging, target_path: ro, volume_capability: MOUNT_CAP, readonly: false }), status.ALREADY_EXISTS);
-    // the same path staged with other options is incompatible
-    assert.equal(await d.callCode('Node', 'NodeStageVolume', { volume_id: bucket, staging_target_path: staging, volume_capability: MOUNT_CAP, secrets: s3.secrets }), status.ALREADY_EXISTS);
+    // a second pod with another fsGroup (or none) shares the staged mount: the first group stays
+    await d.call('Node', 'NodeStageVolume', { volume_id: bucket, staging_target_path: staging, volume_capability: capWith({ group: '3000' }), secrets: s3.secrets });
+    await d.call('Node', 'NodeStageVolume', { volume_id: bucket, staging_target_path: staging, volume_capability: MOUNT_CAP, secrets: s3.secrets });
+    assert.equal((await stat(join(rw, 'by-uid-1000.txt'))).gid, 2000);
+    // the same path staged with other options (read-only access) is incompatible
+    assert.equal(await d.callCode('Node', 'NodeStageVolume', { volume_id: bucket, staging_target_path: staging, volume_capability: capWith({ group: '2000', mode: 'MULTI_NODE_READER_ONLY' }), secrets: s3.secrets }), status.ALREADY_EXISTS);
     for (const t of [rw, ro]) await d.call('Node', 'NodeUnpublishVolume', { volume_id: bucket, target_path: t });
     await d.call('Node', 'NodeUnstageVolume', { volume_id: bucket, staging_target_path: staging });
   });
