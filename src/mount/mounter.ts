@@ -4,14 +4,14 @@
 // the right thing after a driver restart, and repairs by stacking a bind over a dead mount (see
 // docs/node.md and docs/kernel.md for the kernel behaviour this relies on).
 import { EventEmitter } from 'node:events';
-import { constants } from 'node:fs';
-import { access, mkdir, rmdir } from 'node:fs/promises';
+import { mkdir, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Driver } from '../driver.js';
 import { CsiError, aborted, alreadyExists, deadlineExceeded, failedPrecondition, internal } from '../errors.js';
 import { faultPoint } from '../faults.js';
 import { KeyedMutex } from '../locks.js';
+import { checkFuseDevice } from './prerequisites.js';
 import { type BucketAccess, checkBucketAccess } from './bucket-check.js';
 import { type EngineEvent, EventChannel, type MountEngine, type RecordedCredentials, type VolumeCondition } from './engine.js';
 import { type PathHealth, checkPath, statfsUnderDeadline } from './health.js';
@@ -460,7 +460,9 @@ const withTail = (err: CsiError, proc: S3fsProcess): CsiError => new CsiError(er
 async function s3fsFailure(what: string, proc: S3fsProcess): Promise<CsiError> {
   const msg = `${what}${tail(proc.lines)}`;
   if (proc.pid <= 0) return failedPrecondition(msg);
-  const fuse = await access('/dev/fuse', constants.R_OK | constants.W_OK).then(() => true, () => false);
-  if (!fuse) return failedPrecondition(`${msg} (/dev/fuse is not usable)`);
+  // Opening it, not access(): a device node whose driver is gone passes the permission check and
+  // only fails to open (ENXIO).
+  const fuse = await checkFuseDevice();
+  if (fuse) return failedPrecondition(`${msg} (${fuse})`);
   return internal(msg);
 }

@@ -48,7 +48,9 @@ async function killS3fs(): Promise<{ dead: string; healthy: string }> {
   process.kill(pid, 'SIGKILL');
   const healthy = await waitFor('staging repaired', async () => {
     const now = await devicesAt(staging);
-    return now.length > before.length ? now.at(-1) : undefined;
+    // A repair puts a fresh layer on top (and drops what lay above the bottom one: the depth stays bounded).
+    const top = now.at(-1);
+    return top !== undefined && top !== before.at(-1) ? top : undefined;
   }, 20_000, 50);
   return { dead: before.at(-1) ?? '', healthy };
 }
