@@ -10,13 +10,13 @@
 ARG NODE_IMAGE=node:24-bookworm-slim
 
 # build compiles the TypeScript sources; dev dependencies live only in this stage.
-# The optional build secret `build-ca` is a CA bundle trusted by npm on top of the system's, for
-# machines whose HTTPS goes through their own CA; it is mounted for the one command, never stored in
-# a layer, and absent in an ordinary build.
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
-# --ignore-scripts: no dependency needs an install script (no native modules).
+# --ignore-scripts: no dependency needs an install script (no native modules). The optional build
+# secret `build-ca` is a CA bundle npm trusts on top of the system's, for machines whose HTTPS goes
+# through a CA of their own: mounted for this one command, never in a layer, absent in an ordinary
+# build (then NODE_EXTRA_CA_CERTS is empty, which Node ignores).
 RUN --mount=type=secret,id=build-ca \
     NODE_EXTRA_CA_CERTS="$(test -s /run/secrets/build-ca && echo /run/secrets/build-ca)" \
     npm ci --ignore-scripts --no-audit --no-fund
@@ -33,10 +33,10 @@ RUN --mount=type=secret,id=build-ca \
     npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
     && npm cache clean --force
 
-# heal compiles s3fs-csi-heal, the small single-threaded helper that swaps a dead mount inside a
-# running container's mount namespace (setns cannot be called from Node's threads). The compiler
-# stays in this stage; the binary links against the same bookworm libc as the runtime stage.
+# heal compiles s3fs-csi-heal, the single-threaded helper that swaps a dead mount in a container.
 FROM ${NODE_IMAGE} AS heal
+# It enters the container's mount namespace (setns refuses Node's multi-threaded process). The
+# compiler stays in this stage; the binary links the same bookworm libc as the runtime stage.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*
