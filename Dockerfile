@@ -46,15 +46,6 @@ RUN cc -O2 -Wall -Wextra -o s3fs-csi-heal native/heal.c
 
 # The runtime stage: compiled output, production dependencies, s3fs and fuse3.
 FROM ${NODE_IMAGE}
-ARG VERSION=0.1.0
-ARG REVISION=unknown
-LABEL org.opencontainers.image.title="s3fs-csi" \
-      org.opencontainers.image.description="Kubernetes CSI driver mounting S3 buckets with s3fs-fuse" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.licenses="Apache-2.0" \
-      org.opencontainers.image.base.name="docker.io/library/node:24-bookworm-slim"
-
 # s3fs + fuse3 (fusermount3) mount the buckets; mount/umount and stat (util-linux, coreutils) bind and
 # check them; tini is PID 1 (see ENTRYPOINT); ca-certificates for HTTPS endpoints.
 RUN apt-get update \
@@ -76,6 +67,17 @@ COPY bin ./bin
 COPY --from=heal /src/s3fs-csi-heal /usr/local/bin/s3fs-csi-heal
 # `s3fs-csi` on PATH: the entrypoint and the exec probe (`s3fs-csi probe`) both use it.
 RUN ln -s /app/bin/s3fs-csi /usr/local/bin/s3fs-csi
+
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+# Labels last: VERSION and REVISION change between builds, and declared above they would be in the
+# environment of every RUN, invalidating the cache of the apt layer each time.
+LABEL org.opencontainers.image.title="s3fs-csi" \
+      org.opencontainers.image.description="Kubernetes CSI driver mounting S3 buckets with s3fs-fuse" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.base.name="docker.io/library/node:24-bookworm-slim"
 
 USER 65532:65532
 # tini as PID 1: it forwards SIGTERM to the driver (which drains in-flight calls itself) and reaps
