@@ -9,15 +9,14 @@
 # NODE_IMAGE is the base of every stage: Node.js 24 LTS on Debian bookworm, slim.
 ARG NODE_IMAGE=node:24-bookworm-slim
 
-# The optional build secret `build-ca` is a CA bundle trusted by npm on top of the system's, for
-# machines whose HTTPS goes through their own CA; it is mounted for the one command, never stored in
-# a layer, and absent in an ordinary build.
-
 # build compiles the TypeScript sources; dev dependencies live only in this stage.
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
-# --ignore-scripts: no dependency needs an install script (no native modules).
+# --ignore-scripts: no dependency needs an install script (no native modules). The optional build
+# secret `build-ca` is a CA bundle npm trusts on top of the system's, for machines whose HTTPS goes
+# through a CA of their own: mounted for this one command, never in a layer, absent in an ordinary
+# build (then NODE_EXTRA_CA_CERTS is empty, which Node ignores).
 RUN --mount=type=secret,id=build-ca \
     NODE_EXTRA_CA_CERTS="$(test -s /run/secrets/build-ca && echo /run/secrets/build-ca)" \
     npm ci --ignore-scripts --no-audit --no-fund
@@ -34,12 +33,10 @@ RUN --mount=type=secret,id=build-ca \
     npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
     && npm cache clean --force
 
-# s3fs-csi-heal is the small single-threaded helper that swaps a dead mount inside a running
-# container's mount namespace (setns cannot be called from Node's threads). The compiler stays in
-# its stage; the binary links against the same bookworm libc as the runtime stage.
-
-# heal compiles s3fs-csi-heal.
+# heal compiles s3fs-csi-heal, the single-threaded helper that swaps a dead mount in a container.
 FROM ${NODE_IMAGE} AS heal
+# It enters the container's mount namespace (setns refuses Node's multi-threaded process). The
+# compiler stays in this stage; the binary links the same bookworm libc as the runtime stage.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*
@@ -49,15 +46,6 @@ RUN cc -O2 -Wall -Wextra -o s3fs-csi-heal native/heal.c
 
 # The runtime stage: compiled output, production dependencies, s3fs and fuse3.
 FROM ${NODE_IMAGE}
-ARG VERSION=0.1.0
-ARG REVISION=unknown
-LABEL org.opencontainers.image.title="s3fs-csi" \
-      org.opencontainers.image.description="Kubernetes CSI driver mounting S3 buckets with s3fs-fuse" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.licenses="Apache-2.0" \
-      org.opencontainers.image.base.name="docker.io/library/node:24-bookworm-slim"
-
 # s3fs + fuse3 (fusermount3) mount the buckets; mount/umount and stat (util-linux, coreutils) bind and
 # check them; tini is PID 1 (see ENTRYPOINT); ca-certificates for HTTPS endpoints.
 RUN apt-get update \
@@ -79,6 +67,17 @@ COPY bin ./bin
 COPY --from=heal /src/s3fs-csi-heal /usr/local/bin/s3fs-csi-heal
 # `s3fs-csi` on PATH: the entrypoint and the exec probe (`s3fs-csi probe`) both use it.
 RUN ln -s /app/bin/s3fs-csi /usr/local/bin/s3fs-csi
+
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+# Labels last: VERSION and REVISION change between builds, and declared above they would be in the
+# environment of every RUN, invalidating the cache of the apt layer each time.
+LABEL org.opencontainers.image.title="s3fs-csi" \
+      org.opencontainers.image.description="Kubernetes CSI driver mounting S3 buckets with s3fs-fuse" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.base.name="docker.io/library/node:24-bookworm-slim"
 
 USER 65532:65532
 # tini as PID 1: it forwards SIGTERM to the driver (which drains in-flight calls itself) and reaps

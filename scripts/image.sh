@@ -55,9 +55,10 @@ if [ ! -f "$base/manifest-digest" ]; then
   log "making the base image (node:24-bookworm-slim stand-in) in $base"
   scripts/image-base.sh "$base"
   log "base image made in $((SECONDS - start)) s"
-  # Older recipes' bases are of no further use.
-  find "$CACHE/base" -mindepth 1 -maxdepth 1 ! -name "$base_key" -exec rm -rf {} +
 fi
+# Bases of other recipes may still serve other checkouts sharing this cache: keep the three used last.
+touch "$base"
+ls -1dt "$CACHE"/base/*/ | tail -n +4 | xargs -r rm -rf
 base_digest=$(cat "$base/manifest-digest")
 
 # --- the image (cached by every input) ---------------------------------------------------------------
