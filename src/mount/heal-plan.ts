@@ -96,10 +96,12 @@ export function sourceFor(stagingPath: string, root: string): string {
 }
 
 /** Dead layers = every layer on the staging path but the top one; undefined when nothing is staged. */
-export function volumeLayers(stagingPath: string, layers: readonly MountEntry[]): VolumeLayers | undefined {
+export function volumeLayers(stagingPath: string, layers: readonly MountEntry[], history: readonly string[] = []): VolumeLayers | undefined {
   const top = layers[layers.length - 1];
   if (!top) return undefined;
-  const deadDevices = new Set(layers.map((l) => l.device));
+  // A repair drops the layers above the bottom one, so an earlier repair's device (still held by a
+  // container's private copy) is known only from the volume's recorded device history.
+  const deadDevices = new Set([...layers.map((l) => l.device), ...history]);
   deadDevices.delete(top.device);
   return { stagingPath, healthyDevice: top.device, deadDevices };
 }

@@ -140,7 +140,7 @@ export async function executePlan(p: Plan, deps: ExecutorDeps): Promise<Executio
       }
       // Containers with a private copy of the dead mount (mountPropagation None): healed in place.
       // Logged and counted on their own (s3fs_csi_container_heals_total); they never fail the volume.
-      if (vp.stage === 'repair') await healContainers(driver, [vol.stagingPath]);
+      if (vp.stage === 'repair') await healContainers(driver, [vol.stagingPath], async (p) => (await mounter.recordOf(p))?.devices ?? []);
     });
     return ok;
   };

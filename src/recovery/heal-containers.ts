@@ -13,12 +13,13 @@ const HELPER_TIMEOUT_MS = 5000;
 const PARALLELISM = 4;
 
 /** Heals the containers of the volumes staged at `stagingPaths`; resolves to one result per dead mount found. */
-export async function healContainers(driver: Driver, stagingPaths: readonly string[]): Promise<HealResult[]> {
+export async function healContainers(driver: Driver, stagingPaths: readonly string[], history: (stagingPath: string) => Promise<readonly string[]> = async () => []): Promise<HealResult[]> {
   const log = driver.log;
   const started = Date.now();
   try {
     const table = await readMountTable();
-    const volumes = stagingPaths.map((p) => volumeLayers(p, layersAt(table, p))).filter((v): v is VolumeLayers => v !== undefined && v.deadDevices.size > 0);
+    const histories = await Promise.all(stagingPaths.map((p) => history(p).catch(() => [] as readonly string[])));
+    const volumes = stagingPaths.map((p, i) => volumeLayers(p, layersAt(table, p), histories[i])).filter((v): v is VolumeLayers => v !== undefined && v.deadDevices.size > 0);
     if (volumes.length === 0 || driver.config.healHelper === 'none') return [];
     if (!(await seesHostPids())) {
       log.warn({ staging_target_paths: stagingPaths }, 'containers cannot be healed in place: the node plugin does not see the node\'s processes (hostPID)');

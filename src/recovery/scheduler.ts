@@ -247,7 +247,7 @@ export class Recovery {
       const rec = await this.#mounter.recordOf(stagingPath);
       if (!rec) return true; // unstaged meanwhile: nothing to do
       const r = await repairLocally(this.#mounter, driver.config, stagingPath, this.#tasks.signal);
-      if (r.stage === 'repaired') await this.#mounter.withVolumeLock(rec.volumeId, () => healContainers(driver, [stagingPath]));
+      if (r.stage === 'repaired') await this.#mounter.withVolumeLock(rec.volumeId, () => healContainers(driver, [stagingPath], async (p) => (await this.#mounter.recordOf(p))?.devices ?? []));
       driver.metrics.recoveryActions.inc({ action: r.stage === 'repaired' ? 'repair' : r.stage, result: 'ok' });
       for (const t of r.targets) driver.metrics.recoveryActions.inc({ action: 'republish', result: t.result === 'error' ? 'error' : 'ok' });
       driver.log.info({ trigger, volume_id: rec.volumeId, staging_target_path: stagingPath, result: r.stage, targets: r.targets, ms: Date.now() - started }, 'local recovery done');

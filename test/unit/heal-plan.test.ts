@@ -31,6 +31,11 @@ describe('heal planner', () => {
     assert.equal(volumeLayers(STAGING, layersAt(HOST, STAGING).slice(0, 1))?.deadDevices.size, 0);
   });
 
+  it('also takes the recorded devices of earlier repairs as dead (a repair drops the layers above the bottom one), never the top', () => {
+    const v = volumeLayers(STAGING, layersAt(HOST, STAGING), ['0:42', '0:61']);
+    assert.deepEqual([...(v?.deadDevices ?? [])].sort(), ['0:42', '0:59', '0:60']);
+  });
+
   it('heals a private dead copy with the staging path, keeping read-only and subPath', () => {
     assert.ok(VOLUME);
     const p = planHeals(VOLUME, [view('4026532001', 4242, [
