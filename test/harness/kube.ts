@@ -181,7 +181,8 @@ export async function startKube(opts: KubeOptions = {}): Promise<KubeCluster> {
       '--bind-address', '127.0.0.1', '--advertise-address', '127.0.0.1', '--secure-port', String(port),
       '--tls-cert-file', certFile, '--tls-private-key-file', keyFile,
       '--token-auth-file', tokenFile,
-      '--authorization-mode', 'RBAC',
+      // A list flag: a caller's own --authorization-mode replaces this one instead of adding to it.
+      ...(opts.extraApiArgs?.includes('--authorization-mode') ? [] : ['--authorization-mode', 'RBAC']),
       '--service-account-issuer', 'https://kubernetes.default.svc.cluster.local',
       '--service-account-key-file', saKeyFile, '--service-account-signing-key-file', saKeyFile,
       '--service-cluster-ip-range', '10.0.0.0/24',
