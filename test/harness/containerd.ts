@@ -47,6 +47,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = ${q(sandboxImage)}
   enable_cdi = false
+  # kubelet asks -998/-997 for node-critical pods; below containerd's own value that needs
+  # CAP_SYS_RESOURCE, which a node running inside a container lacks (runc init then dies).
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
