@@ -9,7 +9,7 @@
 //   - the API server is reached on 127.0.0.1 (KUBERNETES_SERVICE_HOST/PORT): no kube-proxy runs,
 //     and the service IP must never be sent to.
 import { execFile } from 'node:child_process';
-import { readdir } from 'node:fs/promises';
+import { readdir, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -104,7 +104,13 @@ export async function startWorld(): Promise<World> {
       async controllerSocket() {
         const pod = await podOf('controller');
         const dir = join(n.kubeletDir, 'pods', pod.metadata?.uid ?? '', 'volumes', 'kubernetes.io~empty-dir', 'socket-dir');
-        return waitFor('the controller socket', async () => ((await readdir(dir).catch(() => [] as string[])).includes('csi.sock') ? join(dir, 'csi.sock') : undefined), 60_000, 200);
+        const real = await waitFor('the controller socket', async () => ((await readdir(dir).catch(() => [] as string[])).includes('csi.sock') ? join(dir, 'csi.sock') : undefined), 60_000, 200);
+        // The path under kubelet's pods dir is longer than a unix socket address may be (108 bytes):
+        // connect through a short symlink, as the sidecar does through its own short mount path.
+        const link = join(n.dir, `ctl-${pod.metadata?.uid?.slice(0, 8) ?? 'x'}.sock`);
+        await rm(link, { force: true });
+        await symlink(real, link);
+        return link;
       },
       async logs(namespace, pod, container) {
         return n.kube.core.readNamespacedPodLog({ namespace, name: pod, container });
