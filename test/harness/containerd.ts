@@ -5,13 +5,14 @@
 // an address anything could send to.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { waitFor } from './net.js';
 
 const run = promisify(execFile);
 
+/** Debian's reference CNI plugins (containernetworking-plugins). */
 export const CNI_BIN_DIR = '/usr/lib/cni';
 
 export interface Containerd {
@@ -59,16 +60,39 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         SystemdCgroup = false
         Root = ${q(join(dir, 'runc'))}
   [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = ${q(CNI_BIN_DIR)}
+    bin_dir = ${q(join(dir, 'cni-bin'))}
     conf_dir = ${q(join(dir, 'cni'))}
     max_conf_num = 1
 `;
 }
 
-/** The CNI network: loopback only (pure). */
+/** The CNI network: `lo` up, and an `eth0` that is a dummy device inside the pod's own namespace (pure). */
 export function cniConfList(): string {
-  return JSON.stringify({ cniVersion: '1.0.0', name: 's3fs-csi-e2e', plugins: [{ type: 'loopback' }] }, null, 2);
+  return JSON.stringify({ cniVersion: '1.0.0', name: 's3fs-csi-e2e', plugins: [{ type: 'loopback' }, { type: POD_NET_PLUGIN }] }, null, 2);
 }
+
+/**
+ * containerd 1.6 wants an `eth0` with an address in the CNI result ("failed to find network info for
+ * sandbox" without it). This plugin gives each pod a dummy `eth0` inside the pod's own network
+ * namespace, with a TEST-NET-3 address derived from the container id: no link to the host, no route
+ * out, nothing on the host changed, and nothing ever sends to it (the tests use no pod IPs).
+ */
+export const POD_NET_PLUGIN = 's3fs-csi-e2e-podnet';
+export const POD_NET_SCRIPT = `#!/bin/sh
+set -e
+case "$CNI_COMMAND" in
+ADD)
+  n=$(printf '%s' "$CNI_CONTAINERID" | cksum | cut -d' ' -f1)
+  ip="203.0.113.$(( n % 250 + 2 ))"
+  nsenter --net="$CNI_NETNS" ip link add "$CNI_IFNAME" type dummy
+  nsenter --net="$CNI_NETNS" ip addr add "$ip/32" dev "$CNI_IFNAME"
+  nsenter --net="$CNI_NETNS" ip link set "$CNI_IFNAME" up
+  printf '{"cniVersion":"1.0.0","interfaces":[{"name":"%s","sandbox":"%s"}],"ips":[{"address":"%s/32","interface":0}]}' "$CNI_IFNAME" "$CNI_NETNS" "$ip"
+  ;;
+DEL|CHECK|GC|STATUS) ;;
+VERSION) printf '{"cniVersion":"1.0.0","supportedVersions":["0.4.0","1.0.0","1.1.0"]}' ;;
+esac
+`;
 
 async function ctr(socket: string, args: string[], timeoutMs = 120_000): Promise<string> {
   const { stdout } = await run('ctr', ['--address', socket, '--namespace', 'k8s.io', ...args], { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 });
@@ -89,6 +113,10 @@ export async function shimPidsOf(socket: string): Promise<number[]> {
 export async function startContainerd(dir: string, sandboxImage: string): Promise<Containerd> {
   await mkdir(join(dir, 'cni'), { recursive: true });
   await writeFile(join(dir, 'cni', '10-s3fs-csi-e2e.conflist'), cniConfList());
+  // One plugin directory: the reference loopback plugin and the pod network plugin above.
+  await mkdir(join(dir, 'cni-bin'), { recursive: true });
+  await symlink(join(CNI_BIN_DIR, 'loopback'), join(dir, 'cni-bin', 'loopback'));
+  await writeFile(join(dir, 'cni-bin', POD_NET_PLUGIN), POD_NET_SCRIPT, { mode: 0o755 });
   const configFile = join(dir, 'config.toml');
   await writeFile(configFile, containerdConfig(dir, sandboxImage));
   const socket = join(dir, 'containerd.sock');

@@ -46,10 +46,10 @@ describe('host state of a test node', () => {
 describe('node configuration', () => {
   it('keeps containerd and CNI inside the node directory, loopback only', () => {
     const toml = containerdConfig('/n/containerd', 'docker.io/library/pause:e2e');
-    for (const line of toml.split('\n').filter((l) => /(root|state|address|Root|conf_dir) =/.test(l))) assert.match(line, /"\/n\/containerd\//);
+    for (const line of toml.split('\n').filter((l) => /(root|state|address|Root|conf_dir|bin_dir) =/.test(l))) assert.match(line, /"\/n\/containerd\//);
     assert.match(toml, /sandbox_image = "docker.io\/library\/pause:e2e"/);
     assert.match(toml, /SystemdCgroup = false/);
-    assert.deepEqual(JSON.parse(cniConfList()).plugins, [{ type: 'loopback' }]);
+    assert.deepEqual(JSON.parse(cniConfList()).plugins, [{ type: 'loopback' }, { type: 's3fs-csi-e2e-podnet' }]);
   });
   it('serves kubelet on loopback only, with webhook auth and client certificates', () => {
     const c = JSON.parse(kubeletConfig({ port: 1, healthzPort: 2, containerdSocket: '/s', caCert: '/ca', dir: '/d' })) as Record<string, unknown>;
