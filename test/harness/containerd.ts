@@ -66,14 +66,15 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 `;
 }
 
-/** The CNI network: `lo` up, and an `eth0` that is a dummy device inside the pod's own namespace (pure). */
+/** The CNI network: `lo` up, and an `eth0` that never leaves the pod's own namespace (pure). */
 export function cniConfList(): string {
   return JSON.stringify({ cniVersion: '1.0.0', name: 's3fs-csi-e2e', plugins: [{ type: 'loopback' }, { type: POD_NET_PLUGIN }] }, null, 2);
 }
 
 /**
  * containerd 1.6 wants an `eth0` with an address in the CNI result ("failed to find network info for
- * sandbox" without it). This plugin gives each pod a dummy `eth0` inside the pod's own network
+ * sandbox" without it). This plugin gives each pod an `eth0` (one end of a veth pair whose other end
+ * stays there too) inside the pod's own network
  * namespace, with a TEST-NET-3 address derived from the container id: no link to the host, no route
  * out, nothing on the host changed, and nothing ever sends to it (the tests use no pod IPs).
  */
@@ -84,7 +85,8 @@ case "$CNI_COMMAND" in
 ADD)
   n=$(printf '%s' "$CNI_CONTAINERID" | cksum | cut -d' ' -f1)
   ip="203.0.113.$(( n % 250 + 2 ))"
-  nsenter --net="$CNI_NETNS" ip link add "$CNI_IFNAME" type dummy
+  # A veth pair with both ends in the pod's namespace (this kernel has no dummy driver).
+  nsenter --net="$CNI_NETNS" ip link add "$CNI_IFNAME" type veth peer name "$CNI_IFNAME-peer"
   nsenter --net="$CNI_NETNS" ip addr add "$ip/32" dev "$CNI_IFNAME"
   nsenter --net="$CNI_NETNS" ip link set "$CNI_IFNAME" up
   printf '{"cniVersion":"1.0.0","interfaces":[{"name":"%s","sandbox":"%s"}],"ips":[{"address":"%s/32","interface":0}]}' "$CNI_IFNAME" "$CNI_NETNS" "$ip"
