@@ -12,7 +12,7 @@
 // kubelet, containerd tasks and shims, the control plane stopped by PID; whatever is still mounted
 // under the node's directory unmounted, network namespaces and cgroups removed, kubelet's sysctls
 // restored, directories removed.
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -22,7 +22,7 @@ import { AppsV1Api, type V1Pod } from '@kubernetes/client-node';
 import { mountsUnder, readMountTable } from '../../src/mount/index.js';
 import { type Containerd, startContainerd } from './containerd.js';
 import { type HostSnapshot, restoreHost, snapshotHost } from './host-state.js';
-import { type KubeCluster, startKube } from './kube.js';
+import { type KubeCluster, type Proc, startKube, startProc, stopProc } from './kube.js';
 import { type Kubelet, startKubelet } from './kubelet.js';
 import { killS3fsAndUnmountUnder, scrubDir, unmountUnder } from './mounts.js';
 import { freePort, waitFor } from './net.js';
@@ -64,32 +64,6 @@ export interface TestNode {
   kubeletLog(lines?: number): string;
   /** Stops everything; returns what could not be restored on the host ([] = clean). */
   stop(): Promise<string[]>;
-}
-
-interface Proc {
-  child: ChildProcess;
-  log: string[];
-  exited: Promise<void>;
-}
-
-function startProc(bin: string, args: string[]): Proc {
-  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const log: string[] = [];
-  const keep = (d: Buffer): void => {
-    for (const line of d.toString().split('\n')) if (line) log.push(line);
-    if (log.length > 300) log.splice(0, log.length - 300);
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  return { child, log, exited: new Promise((resolve) => child.once('exit', () => resolve())) };
-}
-
-async function stopProc(p: Proc | undefined): Promise<void> {
-  if (!p || p.child.exitCode !== null || p.child.signalCode !== null) return;
-  p.child.kill('SIGTERM');
-  const t = setTimeout(() => p.child.kill('SIGKILL'), 10_000);
-  await p.exited;
-  clearTimeout(t);
 }
 
 export const isPodReady = (p: V1Pod): boolean => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;

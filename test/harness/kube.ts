@@ -73,13 +73,14 @@ export interface KubeCluster {
   stop(): Promise<void>;
 }
 
-interface Proc {
+/** A test-owned process with its recent output (shared by the node harness). */
+export interface Proc {
   child: ChildProcess;
   log: string[];
   exited: Promise<void>;
 }
 
-function startProc(bin: string, args: string[]): Proc {
+export function startProc(bin: string, args: string[]): Proc {
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const log: string[] = [];
   const keep = (d: Buffer): void => {
@@ -92,7 +93,7 @@ function startProc(bin: string, args: string[]): Proc {
   return { child, log, exited };
 }
 
-async function stopProc(p: Proc | undefined): Promise<void> {
+export async function stopProc(p: Proc | undefined): Promise<void> {
   if (!p || p.child.exitCode !== null || p.child.signalCode !== null) return;
   p.child.kill('SIGTERM');
   const timer = setTimeout(() => p.child.kill('SIGKILL'), 5000);
