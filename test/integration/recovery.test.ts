@@ -15,6 +15,11 @@ import { type Container, type World, OTHER_NODE, THIS_NODE, buildWorld, containe
 let world: World;
 const containers: Container[] = [];
 
+// How long a test waits for recovery before it calls it broken. A bound on liveness, not a goal: how
+// fast recovery is gets measured in bench/ (`make bench ONLY=recovery`), beside its limit, never
+// asserted here, where the machine's load decides the figure. Each test prints the time it saw.
+const RECOVERY_BOUND_MS = 60_000;
+
 const here = (): World['pods'] => world.pods.filter((p) => p.node === THIS_NODE);
 const content = (pvName: string): string => `data of ${pvName}\n`;
 
@@ -43,7 +48,7 @@ before(async () => {
     seen.add(p.volume.handle);
     await writeHost(join(p.target, 'hello.txt'), content(p.volume.pvName));
   }
-  await allReadable(15_000);
+  await allReadable(RECOVERY_BOUND_MS);
 }, { timeout: 240_000 });
 
 after(async () => {
@@ -88,10 +93,10 @@ describe('recovery after a driver restart (3 namespaces, 2 StorageClasses, 10 PV
     }
   });
 
-  it('restart: every target of this node is readable within 5 s of start; nothing for the other node', async () => {
+  it('restart: every target of this node is readable again; nothing for the other node', async () => {
     const started = Date.now();
     const d = await world.startDriver({ waitReady: false });
-    const ms = await allReadable(5000, started);
+    const ms = await allReadable(RECOVERY_BOUND_MS, started);
     process.stdout.write(`# recovery: 10 volumes / 15 targets readable ${ms} ms after the driver was started\n`);
     await waitFor('driver ready', async () => ((await d.http('/readyz')).status === 200 ? true : undefined), 10_000);
     for (const p of world.pods.filter((x) => x.node === OTHER_NODE)) {
@@ -137,7 +142,7 @@ describe('recovery after a driver restart (3 namespaces, 2 StorageClasses, 10 PV
     }
   });
 
-  it('an s3fs killed while the driver runs is repaired within 10 s with no API call (API server stopped)', async () => {
+  it('an s3fs killed while the driver runs is repaired with no API call (API server stopped)', async () => {
     await world.kube.stopApiServer();
     try {
       const victim = here()[0];
@@ -146,15 +151,15 @@ describe('recovery after a driver restart (3 namespaces, 2 StorageClasses, 10 PV
       const started = Date.now();
       process.kill(pid, 'SIGKILL');
       await waitFor('victim dead', async () => ((await readIn(undefined, join(victim.target, 'hello.txt'))).ok ? undefined : true), 5000, 20).catch(() => undefined);
-      await waitFor('victim readable again', async () => ((await readIn(undefined, join(victim.target, 'hello.txt'))).ok ? true : undefined), 10_000, 100);
+      await waitFor('victim readable again', async () => ((await readIn(undefined, join(victim.target, 'hello.txt'))).ok ? true : undefined), RECOVERY_BOUND_MS, 100);
       process.stdout.write(`# recovery: s3fs killed -> readable again in ${Date.now() - started} ms (API server down)\n`);
-      await allReadable(5000);
+      await allReadable(RECOVERY_BOUND_MS);
     } finally {
       await world.kube.startApiServer();
     }
   });
 
-  it('a hung s3fs (SIGSTOP) found by NodeGetVolumeStats is replaced within 15 s', async () => {
+  it('a hung s3fs (SIGSTOP) found by NodeGetVolumeStats is replaced', async () => {
     const victim = here()[1];
     assert.ok(victim);
     const pid = await s3fsOf(victim.volume.stagingPath);
@@ -165,8 +170,8 @@ describe('recovery after a driver restart (3 namespaces, 2 StorageClasses, 10 PV
     try {
       const stats = await d.call<{ volume_condition: { abnormal: boolean; message: string } }>('Node', 'NodeGetVolumeStats', { volume_id: victim.volume.handle, volume_path: victim.target }, 15_000);
       assert.equal(stats.volume_condition.abnormal, true, stats.volume_condition.message);
-      // stats (2 s deadline) + the mounter's own check (2 s) + SIGTERM grace before SIGKILL (5 s) + s3fs start
-      await waitFor('hung volume readable again', async () => ((await readIn(undefined, join(victim.target, 'hello.txt'))).ok ? true : undefined), 15_000, 100);
+      // found by stats (2 s deadline) + the mounter's own check (2 s) + SIGTERM grace before SIGKILL (5 s) + s3fs start
+      await waitFor('hung volume readable again', async () => ((await readIn(undefined, join(victim.target, 'hello.txt'))).ok ? true : undefined), RECOVERY_BOUND_MS, 100);
       process.stdout.write(`# recovery: hung s3fs -> readable again in ${Date.now() - started} ms (found by NodeGetVolumeStats)\n`);
       assert.ok(!existsSync(`/proc/${pid}`) || readFileSync(`/proc/${pid}/stat`, 'utf8').split(' ')[2] === 'Z', 'the hung s3fs was stopped');
     } finally {
@@ -176,10 +181,10 @@ describe('recovery after a driver restart (3 namespaces, 2 StorageClasses, 10 PV
         // gone
       }
     }
-    await allReadable(5000);
+    await allReadable(RECOVERY_BOUND_MS);
   });
 
-  it('API server down at start: live, not ready, repaired within 10 s of the API coming back', async () => {
+  it('API server down at start: live, not ready, repaired once the API comes back', async () => {
     await world.kube.stopApiServer();
     await world.killAll();
     // Lose the local credentials too (as if the runtime dir were wiped): only the API can heal now.
@@ -198,7 +203,7 @@ describe('recovery after a driver restart (3 namespaces, 2 StorageClasses, 10 PV
     const back = Date.now();
     await world.kube.startApiServer();
     const apiMs = Date.now() - back;
-    const ms = await allReadable(10_000 + apiMs, back);
+    const ms = await allReadable(RECOVERY_BOUND_MS, back);
     process.stdout.write(`# recovery: API server back (${apiMs} ms to start) -> all targets readable ${ms} ms after it was started\n`);
     await waitFor('ready after the API returned', async () => ((await d.http('/readyz')).status === 200 ? true : undefined), 10_000);
     assert.ok(d.proc.exitCode === null, 'never crashed');
@@ -234,7 +239,7 @@ describe('recovery after a driver restart (3 namespaces, 2 StorageClasses, 10 PV
     // Back to the right role: everything heals.
     await world.killAll();
     await world.startDriver({ args: ['--recovery-interval', '2s'] });
-    await allReadable(10_000);
+    await allReadable(RECOVERY_BOUND_MS);
   });
 
   it('the periodic scan re-publishes a target that lost its mount (vol_data.json still there)', async () => {
