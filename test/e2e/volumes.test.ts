@@ -6,121 +6,33 @@ import assert from 'node:assert/strict';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CreateBucketCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
-import type { V1Pod, V1PodSecurityContext } from '@kubernetes/client-node';
+import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import type { V1PodSecurityContext } from '@kubernetes/client-node';
 import { packageRoot } from '../../src/paths.js';
 import { mountsUnder, readMountTable } from '../../src/mount/index.js';
 import { isPodReady } from '../harness/cluster.js';
-import { s3fsPidsUnder } from '../harness/mounts.js';
 import { waitFor } from '../harness/net.js';
-import { provisionLikeExternalProvisioner } from '../harness/provisioner.js';
 import { DRIVER, NAMESPACE, SECRET, type World, driverRegistered, startWorld, waitNodePluginReady } from './world.js';
+import { type Workloads, workloads } from './workloads.js';
 
 const NS = 'e2e';
 let w: World;
+let claim: Workloads['claim'];
+let provision: Workloads['provision'];
+let runPod: Workloads['runPod'];
+let deletePods: Workloads['deletePods'];
+let mountsOfPv: Workloads['mountsOfPv'];
+let bucketOf: Workloads['bucketOf'];
+let keysIn: Workloads['keysIn'];
+let driverCalls: Workloads['driverCalls'];
+let s3fsOfBucket: Workloads['s3fsOfBucket'];
 const timings: Record<string, number> = {};
-
-async function claim(name: string, opts: { sc?: string; volumeName?: string; accessModes?: string[] } = {}): Promise<void> {
-  await w.node.kube.core.createNamespacedPersistentVolumeClaim({
-    namespace: NS,
-    body: {
-      metadata: { name },
-      spec: {
-        accessModes: opts.accessModes ?? ['ReadWriteMany'],
-        storageClassName: opts.volumeName ? '' : opts.sc ?? 's3fs',
-        ...(opts.volumeName ? { volumeName: opts.volumeName } : {}),
-        resources: { requests: { storage: '1Gi' } },
-      },
-    },
-  });
-}
-
-async function provision(name: string, sc = 's3fs'): Promise<string> {
-  await claim(name, { sc });
-  const pv = await provisionLikeExternalProvisioner({ core: w.node.kube.core, storage: w.node.kube.storage, controllerSocket: await w.controllerSocket(), driverName: DRIVER }, { namespace: NS, name });
-  await waitFor(`claim ${name} Bound`, async () => (await w.node.kube.core.readNamespacedPersistentVolumeClaim({ namespace: NS, name })).status?.phase === 'Bound' || undefined, 60_000, 200);
-  return pv.metadata?.name ?? '';
-}
-
-interface PodOpts {
-  readOnly?: boolean;
-  securityContext?: V1PodSecurityContext;
-}
-
-/** A busybox pod running `script` with the claim at /data; stays up after the script (sleep). */
-async function pod(name: string, claimName: string, script: string, opts: PodOpts = {}): Promise<V1Pod> {
-  return w.node.kube.core.createNamespacedPod({
-    namespace: NS,
-    body: {
-      metadata: { name },
-      spec: {
-        terminationGracePeriodSeconds: 2,
-        securityContext: opts.securityContext,
-        containers: [{
-          name: 'c', image: w.images.workload.ref, imagePullPolicy: 'Never',
-          command: ['sh', '-c', `${script}\necho script-done\nexec sleep 100000`],
-          volumeMounts: [{ name: 'v', mountPath: '/data' }],
-        }],
-        volumes: [{ name: 'v', persistentVolumeClaim: { claimName, readOnly: opts.readOnly ?? false } }],
-      },
-    },
-  });
-}
-
-async function runPod(name: string, claimName: string, script: string, opts: PodOpts = {}): Promise<string> {
-  await pod(name, claimName, script, opts);
-  await w.node.waitPod(NS, name, isPodReady, 120_000, 'Ready');
-  return waitFor(`pod ${name} script`, async () => {
-    const log = await w.logs(NS, name).catch(() => '');
-    return log.includes('script-done') ? log : undefined;
-  }, 60_000, 250);
-}
-
-async function deletePods(...names: string[]): Promise<void> {
-  const uids: string[] = [];
-  for (const name of names) {
-    const p = await w.node.kube.core.readNamespacedPod({ namespace: NS, name }).catch(() => undefined);
-    if (p?.metadata?.uid) uids.push(p.metadata.uid);
-    await w.node.kube.core.deleteNamespacedPod({ namespace: NS, name }).catch(() => undefined);
-  }
-  await waitFor('pods gone', async () => {
-    const left = (await w.node.kube.core.listNamespacedPod({ namespace: NS })).items.filter((p) => uids.includes(p.metadata?.uid ?? ''));
-    return left.length === 0 || undefined;
-  }, 120_000, 250);
-}
-
-/** Mounts on the host of one PV: its staging path and its pods' targets. */
-async function mountsOfPv(pv: string): Promise<{ staging: string[]; targets: string[] }> {
-  const table = await readMountTable();
-  const all = mountsUnder(table, w.node.kubeletDir);
-  return {
-    staging: all.filter((m) => m.mountPoint.includes(`/plugins/kubernetes.io/csi/${DRIVER}/`) && m.mountPoint.endsWith('/globalmount') && m.fsType === 'fuse.s3fs').map((m) => m.mountPoint),
-    targets: all.filter((m) => m.mountPoint.endsWith(`/volumes/kubernetes.io~csi/${pv}/mount`)).map((m) => m.mountPoint),
-  };
-}
-
-const bucketOf = async (pv: string): Promise<{ bucket: string; prefix: string }> => {
-  const obj = await w.node.kube.core.readPersistentVolume({ name: pv });
-  const [bucket, ...rest] = (obj.spec?.csi?.volumeHandle ?? '').split('/');
-  return { bucket: bucket ?? '', prefix: rest.join('/') };
-};
-
-async function keysIn(bucket: string, prefix: string): Promise<string[]> {
-  const r = await w.s3client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix ? `${prefix}/` : undefined }));
-  return (r.Contents ?? []).map((o) => o.Key ?? '');
-}
-
-/** The driver's JSON call log lines of one method. */
-async function driverCalls(method: string): Promise<Array<Record<string, unknown>>> {
-  const pod = await w.nodePod();
-  const log = await w.logs(NAMESPACE, pod.metadata?.name ?? '', 's3fs-csi');
-  return log.split('\n').filter((l) => l.includes(`"/csi.v1.Node/${method}"`)).map((l) => JSON.parse(l) as Record<string, unknown>);
-}
 
 describe('s3fs-csi under a real kubelet', { timeout: 20 * 60_000 }, () => {
   before(async () => {
     const t0 = Date.now();
     w = await startWorld();
+    ({ claim, provision, runPod, deletePods, mountsOfPv, bucketOf, keysIn, driverCalls, s3fsOfBucket } = workloads(w, NS));
     timings.nodeReadyMs = w.node.timings.nodeReadyMs;
     timings.apiReadyMs = w.node.timings.apiReadyMs;
     const t1 = Date.now();
@@ -170,7 +82,7 @@ describe('s3fs-csi under a real kubelet', { timeout: 20 * 60_000 }, () => {
     const m = await mountsOfPv(pv);
     assert.equal(m.staging.length, 1, `one staging mount: ${JSON.stringify(m)}`);
     assert.equal(m.targets.length, 2, `two targets: ${JSON.stringify(m)}`);
-    assert.equal((await s3fsPidsUnder(join(w.node.dir, 'driver-state'))).length, 1, 'one s3fs for the volume');
+    assert.equal((await s3fsOfBucket(bucket)).length, 1, 'one s3fs for the volume');
     assert.equal((await driverCalls('NodeStageVolume')).filter((c) => c.code === 'OK').length, 1);
   });
 
@@ -215,7 +127,7 @@ describe('s3fs-csi under a real kubelet', { timeout: 20 * 60_000 }, () => {
     const nodePod = await w.nodePod();
     const runtime = join(w.node.kubeletDir, 'pods', nodePod.metadata?.uid ?? '', 'volumes', 'kubernetes.io~empty-dir', 'runtime-dir');
     assert.equal((await readdir(runtime).catch(() => [] as string[])).filter((f) => f.startsWith('passwd')).length <= 1, true, 'only the other volume\'s passwd file is left');
-    assert.equal((await s3fsPidsUnder(join(w.node.dir, 'driver-state'))).length, 1, 'only the other volume\'s s3fs runs');
+    assert.deepEqual(await s3fsOfBucket(handle.split('/')[0] ?? ''), [], 'no s3fs of the volume is left');
   });
 
   it('static PVs of an existing bucket and of a prefix, with a Secret in yandex-cloud/k8s-csi-s3\'s keys', async () => {
@@ -244,6 +156,7 @@ describe('s3fs-csi under a real kubelet', { timeout: 20 * 60_000 }, () => {
     assert.match(part, /inside the prefix/);
     assert.doesNotMatch(part, /root\.txt/);
     await deletePods('static-bucket', 'static-prefix');
+    await waitFor('both static volumes unstaged', async () => ((await s3fsOfBucket('existing-data')).length === 0) || undefined, 60_000, 250);
   });
 
   it('kubelet\'s view of health: usage in the stats summary, the volume condition abnormal while its s3fs is dead', async () => {
@@ -266,8 +179,8 @@ describe('s3fs-csi under a real kubelet', { timeout: 20 * 60_000 }, () => {
     // With S3 down, the repair cannot succeed: the condition stays abnormal until S3 is back.
     await w.s3.pause();
     try {
-      const pids = await s3fsPidsUnder(join(w.node.dir, 'driver-state'));
-      assert.equal(pids.length, 1);
+      const pids = await s3fsOfBucket((await bucketOf(pv)).bucket);
+      assert.equal(pids.length, 1, 'one s3fs serves the volume');
       process.kill(pids[0] ?? 0, 'SIGKILL');
       await waitFor('kubelet reports the volume abnormal', async () => ((await volumeOf())?.volumeHealthStats?.abnormal === true) || undefined, 90_000, 1000);
     } finally {
@@ -276,7 +189,6 @@ describe('s3fs-csi under a real kubelet', { timeout: 20 * 60_000 }, () => {
     await waitFor('the volume healthy again after recovery', async () => ((await volumeOf())?.volumeHealthStats?.abnormal === false) || undefined, 120_000, 1000);
     const log = await runPod('after-repair', 'data', 'cat /data/hello.txt');
     assert.match(log, /hello-from-writer/);
-    void pv;
   });
 
   it('the exec liveness probe variant is judged healthy too', async () => {

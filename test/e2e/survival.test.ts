@@ -1,0 +1,217 @@
+// Mounts that outlive the driver, under a real kubelet: a pod writes a line every 100 ms through a
+// volume while the node plugin is SIGKILLed (as the OOM killer or a failed liveness probe would end
+// it) and upgraded with helm, while the volume's s3fs is killed, and while the mounter pod itself is
+// replaced. The writer's container mounts /data without propagation (the default), so a dead mount
+// can only come back inside it by being healed in place (docs/kernel.md): it is never restarted.
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { V1Pod } from '@kubernetes/client-node';
+import { isPodReady } from '../harness/cluster.js';
+import { waitFor } from '../harness/net.js';
+import { NAMESPACE, type World, driverRegistered, startWorld, waitNodePluginReady } from './world.js';
+import { type Workloads, workloads } from './workloads.js';
+
+const NS = 'survival';
+let w: World;
+let k: Workloads;
+const figures: Record<string, number> = {};
+
+// Appends a numbered line every 100 ms; reports each failed write and, every 10 writes, its counts.
+// Opening, writing and closing each time makes every write a full round through s3fs.
+const WRITER = [
+  'n=0; e=0',
+  'while true; do',
+  '  n=$((n+1))',
+  '  if echo "line $n" >> /data/writer.log 2>/dev/null; then :; else e=$((e+1)); echo "write-error $n"; fi',
+  '  [ $((n % 10)) -eq 0 ] && echo "progress $n errors $e"',
+  '  sleep 0.1',
+  'done',
+].join('\n');
+
+// Reads the writer's last line every 200 ms (another container of the volume, no propagation either).
+const READER = [
+  'while true; do',
+  '  if l=$(tail -n 1 /data/writer.log 2>/dev/null); then echo "read-ok $l"; else echo "read-error"; fi',
+  '  sleep 0.2',
+  'done',
+].join('\n');
+
+/** The reader's verdict from its last line: did its most recent read succeed? */
+async function readerOk(pod: string): Promise<boolean> {
+  const last = (await k.logs(pod)).trim().split('\n').at(-1) ?? '';
+  return last.startsWith('read-ok line');
+}
+
+interface WriterState { writes: number; errors: number }
+
+async function writerState(pod: string): Promise<WriterState> {
+  const lines = (await k.logs(pod)).split('\n').filter((l) => l.startsWith('progress '));
+  const last = lines.at(-1)?.split(' ') ?? [];
+  return { writes: Number(last[1] ?? 0), errors: Number(last[3] ?? 0) };
+}
+
+/** Waits until the writer has made `more` further writes; returns its state then. */
+async function writerAdvances(pod: string, more: number, what: string, timeoutMs = 120_000): Promise<WriterState> {
+  const from = (await writerState(pod)).writes;
+  return waitFor(`${pod}: ${more} more writes (${what})`, async () => {
+    const s = await writerState(pod);
+    return s.writes >= from + more ? s : undefined;
+  }, timeoutMs, 250);
+}
+
+/** Waits until writes fail and then succeed again; ms from `since` to the first good write after errors. */
+async function writerRecovers(pod: string, since: number, what: string): Promise<{ ms: number; errors: number }> {
+  const before = await writerState(pod);
+  await waitFor(`${pod}: writes fail (${what})`, async () => ((await writerState(pod)).errors > before.errors || undefined), 60_000, 100);
+  const failing = await writerState(pod);
+  // Back: the error count stops growing while the write count grows by 20 (2 s of good writes).
+  const back = await waitFor(`${pod}: writes succeed again (${what})`, async () => {
+    const s = await writerState(pod);
+    const errorsNow = s.errors;
+    if (s.writes < failing.writes + 10) return undefined;
+    const later = await writerAdvances(pod, 20, what, 30_000);
+    return later.errors === errorsNow ? { at: Date.now(), errors: errorsNow - before.errors } : undefined;
+  }, 120_000, 250);
+  // The 20 good writes took ~2 s after the last error; report the time to the first of them.
+  return { ms: back.at - since - 2000, errors: back.errors };
+}
+
+/** Host PIDs of processes whose argv has all of `args` (the node plugin, the mounter). */
+async function pidsWithArgs(...args: string[]): Promise<number[]> {
+  const { readdir } = await import('node:fs/promises');
+  const pids: number[] = [];
+  for (const d of await readdir('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    const argv = await readFile(join('/proc', d, 'cmdline'), 'utf8').then((s) => s.split('\0'), () => [] as string[]);
+    if (args.every((a) => argv.includes(a))) pids.push(Number(d));
+  }
+  return pids;
+}
+
+const kubeletDirArg = (): string => `--kubelet-dir=${w.node.kubeletDir}`;
+const s3fsOf = (bucket: string): Promise<number[]> => k.s3fsOfBucket(bucket);
+const restarts = (p: V1Pod): number => p.status?.containerStatuses?.reduce((n, c) => n + c.restartCount, 0) ?? 0;
+
+async function podOf(component: string): Promise<V1Pod> {
+  const pods = await w.node.kube.core.listNamespacedPod({ namespace: NAMESPACE, labelSelector: `app.kubernetes.io/component=${component}` });
+  const live = pods.items.filter((p) => !p.metadata?.deletionTimestamp);
+  if (live.length !== 1 || !live[0]) throw new Error(`${live.length} ${component} pods`);
+  return live[0];
+}
+
+describe('mounts outlive the driver under a real kubelet', { timeout: 20 * 60_000 }, () => {
+  let bucket = '';
+  let otherBucket = '';
+
+  before(async () => {
+    w = await startWorld();
+    k = workloads(w, NS);
+    await w.install(w.values);
+    await waitNodePluginReady(w);
+    await waitFor('driver registered in CSINode', async () => (await driverRegistered(w)) || undefined, 60_000, 200);
+    await w.node.kube.createNamespace(NS);
+    const pv = await k.provision('shared');
+    bucket = (await k.bucketOf(pv)).bucket;
+    const otherPv = await k.provision('other');
+    otherBucket = (await k.bucketOf(otherPv)).bucket;
+    await k.pod('writer', 'shared', WRITER);
+    await w.node.waitPod(NS, 'writer', isPodReady, 120_000, 'Ready');
+    await k.pod('peer', 'shared', READER);
+    await w.node.waitPod(NS, 'peer', isPodReady, 120_000, 'Ready');
+    await k.runPod('bystander', 'other', 'echo kept > /data/kept.txt && cat /data/kept.txt');
+    await writerAdvances('writer', 20, 'start');
+    await waitFor('the peer reads the writer\'s lines', async () => (await readerOk('peer')) || undefined, 30_000, 250);
+  });
+
+  after(async () => {
+    if (!w) return;
+    process.stdout.write(`# survival: ${JSON.stringify(figures)}\n`);
+    const drift = await w.stop();
+    assert.deepEqual(drift, [], 'the node left nothing running, mounted or changed');
+  });
+
+  it('SIGKILL of the node plugin (an OOM kill, a failed liveness probe): kubelet restarts it, the writer sees no error, s3fs is the same process', async () => {
+    const s3fsBefore = await s3fsOf(bucket);
+    assert.equal(s3fsBefore.length, 1);
+    const mounter = await podOf('mounter');
+    const node = await podOf('node');
+    const pids = await pidsWithArgs('--mode=node', kubeletDirArg());
+    assert.equal(pids.length, 1, `one node plugin process: ${pids.join(' ')}`);
+    const before = await writerState('writer');
+    process.kill(pids[0] ?? 0, 'SIGKILL');
+    const restarted = await w.node.waitPod(NAMESPACE, node.metadata?.name ?? '', (p) => restarts(p) >= 1 && isPodReady(p), 120_000, 'restarted and Ready');
+    assert.equal(restarted.metadata?.uid, node.metadata?.uid, 'the same pod, its container restarted');
+    const after = await writerAdvances('writer', 30, 'after the node plugin restart');
+    assert.equal(after.errors, before.errors, 'no write failed');
+    assert.deepEqual(await s3fsOf(bucket), s3fsBefore, 's3fs never restarted');
+    assert.equal((await podOf('mounter')).metadata?.uid, mounter.metadata?.uid);
+    assert.equal(restarts(await k.readPod('writer')), 0);
+  });
+
+  it('helm upgrade: the node DaemonSet rolls, the mounter (OnDelete) stays, the writer sees no error', async () => {
+    const s3fsBefore = await s3fsOf(bucket);
+    const mounter = await podOf('mounter');
+    const node = await podOf('node');
+    const before = await writerState('writer');
+    await w.install({ ...w.values, logVerbosity: 5 });
+    const fresh = await waitFor('a new node plugin pod', async () => {
+      const p = await podOf('node').catch(() => undefined);
+      return p && p.metadata?.uid !== node.metadata?.uid && isPodReady(p) ? p : undefined;
+    }, 180_000, 500);
+    assert.ok(fresh.spec?.containers[0]?.args?.includes('--v=5'), 'the new pod runs the upgraded spec');
+    const after = await writerAdvances('writer', 30, 'after helm upgrade');
+    assert.equal(after.errors, before.errors, 'no write failed');
+    assert.deepEqual(await s3fsOf(bucket), s3fsBefore, 's3fs never restarted');
+    assert.equal((await podOf('mounter')).metadata?.uid, mounter.metadata?.uid, 'the mounter pod is untouched');
+  });
+
+  it('kill -9 of the volume\'s s3fs: only that volume goes down, and comes back inside the running writer (healed in place, not restarted)', async () => {
+    const [victim] = await s3fsOf(bucket);
+    const bystander = await s3fsOf(otherBucket);
+    assert.ok(victim);
+    const t0 = Date.now();
+    process.kill(victim, 'SIGKILL');
+    const r = await writerRecovers('writer', t0, 's3fs killed');
+    figures.s3fsKilledToWritesBackMs = r.ms;
+    figures.s3fsKilledFailedWrites = r.errors;
+    assert.equal(restarts(await k.readPod('writer')), 0, 'the writer was not restarted');
+    assert.deepEqual(await s3fsOf(otherBucket), bystander, 'the other volume\'s s3fs is untouched');
+    const [fresh] = await s3fsOf(bucket);
+    assert.ok(fresh && fresh !== victim, 'a new s3fs serves the volume');
+    // The peer (no propagation either) reads through its own healed mount.
+    await waitFor('the peer reads again', async () => (await readerOk('peer')) || undefined, 30_000, 250);
+    assert.equal(restarts(await k.readPod('peer')), 0, 'the peer was not restarted');
+  });
+
+  it('the mounter pod replaced (its upgrade): every volume comes back through the new mounter, every container healed in place', async () => {
+    const mounter = await podOf('mounter');
+    const t0 = Date.now();
+    await w.node.kube.core.deleteNamespacedPod({ namespace: NAMESPACE, name: mounter.metadata?.name ?? '' });
+    const r = await writerRecovers('writer', t0, 'mounter replaced');
+    figures.mounterReplacedToWritesBackMs = r.ms;
+    figures.mounterReplacedFailedWrites = r.errors;
+    const fresh = await podOf('mounter');
+    assert.notEqual(fresh.metadata?.uid, mounter.metadata?.uid);
+    assert.equal(restarts(await k.readPod('writer')), 0, 'the writer was not restarted');
+    assert.equal(restarts(await k.readPod('bystander')), 0);
+    await waitFor('the peer reads again', async () => (await readerOk('peer')) || undefined, 30_000, 250);
+    assert.equal((await s3fsOf(bucket)).length, 1);
+    assert.equal((await s3fsOf(otherBucket)).length, 1);
+  });
+
+  it('after the repairs, deleting one of two pods of a volume leaves the other\'s mount alone; deleting the last unstages', async () => {
+    const pv = (await w.node.kube.core.readNamespacedPersistentVolumeClaim({ namespace: NS, name: 'shared' })).spec?.volumeName ?? '';
+    const before = await writerState('writer');
+    await k.deletePods('peer');
+    const after = await writerAdvances('writer', 30, 'after its peer was deleted');
+    assert.equal(after.errors, before.errors, 'no write failed: the peer\'s unmount did not reach the writer');
+    // What the writer wrote is in S3, in order.
+    await k.deletePods('writer');
+    await waitFor('the volume unstaged', async () => ((await k.mountsOfPv(pv)).staging.length === 0 && (await k.mountsOfPv(pv)).targets.length === 0) || undefined, 60_000, 250);
+    assert.deepEqual(await s3fsOf(bucket), [], 'no s3fs left for the volume');
+    const keys = await k.keysIn(bucket, '');
+    assert.ok(keys.includes('writer.log'), keys.join(' '));
+  });
+});
