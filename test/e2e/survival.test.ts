@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { V1Pod } from '@kubernetes/client-node';
+import { packageRoot } from '../../src/paths.js';
 import { isPodReady } from '../harness/cluster.js';
 import { waitFor } from '../harness/net.js';
 import { NAMESPACE, type World, driverRegistered, startWorld, waitNodePluginReady } from './world.js';
@@ -128,6 +129,7 @@ describe('mounts outlive the driver under a real kubelet', { timeout: 20 * 60_00
   after(async () => {
     if (!w) return;
     process.stdout.write(`# survival: ${JSON.stringify(figures)}\n`);
+    await w.saveLogs(join(packageRoot, 'build', 'e2e', 'logs', 'survival'), [NS]).catch((err: Error) => process.stdout.write(`# logs not saved: ${err.message}\n`));
     const drift = await w.stop();
     assert.deepEqual(drift, [], 'the node left nothing running, mounted or changed');
   });
@@ -137,10 +139,13 @@ describe('mounts outlive the driver under a real kubelet', { timeout: 20 * 60_00
     assert.equal(s3fsBefore.length, 1);
     const mounter = await podOf('mounter');
     const node = await podOf('node');
+    // The driver's node process, as the OOM killer would pick it (tini, PID 1 of the container, has the same arguments).
     const pids = await pidsWithArgs('--mode=node', kubeletDirArg());
-    assert.equal(pids.length, 1, `one node plugin process: ${pids.join(' ')}`);
+    const nodeProcs = [];
+    for (const pid of pids) if (!(await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0')[0]?.endsWith('tini')) nodeProcs.push(pid);
+    assert.equal(nodeProcs.length, 1, `one node plugin process: ${pids.join(' ')}`);
     const before = await writerState('writer');
-    process.kill(pids[0] ?? 0, 'SIGKILL');
+    process.kill(nodeProcs[0] ?? 0, 'SIGKILL');
     const restarted = await w.node.waitPod(NAMESPACE, node.metadata?.name ?? '', (p) => restarts(p) >= 1 && isPodReady(p), 120_000, 'restarted and Ready');
     assert.equal(restarted.metadata?.uid, node.metadata?.uid, 'the same pod, its container restarted');
     const after = await writerAdvances('writer', 30, 'after the node plugin restart');

@@ -9,7 +9,7 @@
 //   - the API server is reached on 127.0.0.1 (KUBERNETES_SERVICE_HOST/PORT): no kube-proxy runs,
 //     and the service IP must never be sent to.
 import { execFile } from 'node:child_process';
-import { readdir, rm, symlink } from 'node:fs/promises';
+import { mkdir, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -42,6 +42,11 @@ export interface World {
   controllerSocket(): Promise<string>;
   /** Lines of a container's log through the API server (kubelet on loopback). */
   logs(namespace: string, pod: string, container?: string): Promise<string>;
+  /**
+   * Writes every container log of the driver's namespace and of `namespaces` (current and previous
+   * container), and kubelet's, under `dir`: what the next engineer reads when a test failed.
+   */
+  saveLogs(dir: string, namespaces?: string[]): Promise<void>;
   stop(): Promise<string[]>;
 }
 
@@ -114,6 +119,21 @@ export async function startWorld(): Promise<World> {
       },
       async logs(namespace, pod, container) {
         return n.kube.core.readNamespacedPodLog({ namespace, name: pod, container });
+      },
+      async saveLogs(dir, namespaces = []) {
+        await mkdir(dir, { recursive: true });
+        for (const namespace of [NAMESPACE, ...namespaces]) {
+          const pods = await n.kube.core.listNamespacedPod({ namespace }).catch(() => undefined);
+          for (const p of pods?.items ?? []) {
+            for (const c of p.spec?.containers ?? []) {
+              for (const previous of [false, true]) {
+                const text = await n.kube.core.readNamespacedPodLog({ namespace, name: p.metadata?.name ?? '', container: c.name, previous }).catch(() => undefined);
+                if (text) await writeFile(join(dir, `${namespace}_${p.metadata?.name}_${c.name}${previous ? '.previous' : ''}.log`), text);
+              }
+            }
+          }
+        }
+        await writeFile(join(dir, 'kubelet.log'), n.kubeletLog(100_000));
       },
       async stop() {
         // Workloads first (kubelet unpublishes and unstages through the running driver), then the
