@@ -4,65 +4,21 @@
 import type { EngineEvent, PublishResult, StageResult, StagedRecord, StageSpec } from '../mount/index.js';
 import { Secret } from '../secrets.js';
 import type { MounterHello } from './protocol.js';
+import type { Credentials__Output } from '../generated/s3fscsi/mounter/v1/Credentials.js';
+import type { HelloResponse__Output } from '../generated/s3fscsi/mounter/v1/HelloResponse.js';
+import type { MounterEvent__Output } from '../generated/s3fscsi/mounter/v1/MounterEvent.js';
+import type { S3fsExit__Output } from '../generated/s3fscsi/mounter/v1/S3fsExit.js';
+import type { StageSpec__Output } from '../generated/s3fscsi/mounter/v1/StageSpec.js';
+import type { StagedRecord__Output } from '../generated/s3fscsi/mounter/v1/StagedRecord.js';
 
-export interface WireCredentials { access_key_id: string; secret_access_key: string }
-
-export interface WireStageSpec {
-  volume_id: string;
-  staging_path: string;
-  bucket: string;
-  prefix: string;
-  endpoint: string;
-  region: string;
-  path_style: boolean;
-  insecure_skip_verify: boolean;
-  credentials: WireCredentials | null;
-  user_options: string[];
-  readonly: boolean;
-  mount_group: string;
-}
-
-export interface WireRecord {
-  volume_id: string;
-  staging_path: string;
-  key: string;
-  bucket: string;
-  prefix: string;
-  endpoint: string;
-  region: string;
-  user_options: string[];
-  readonly: boolean;
-  mount_group: string;
-  fingerprint: string;
-  backing_dir: string;
-  staged_at: string;
-}
-
-export interface WireHello {
-  server_version: string;
-  api_version: number;
-  min_api_version: number;
-  instance_id: string;
-  started_at: string;
-  node_id: string;
-}
-
-export interface WireS3fsExit {
-  volume_id: string;
-  staging_path: string;
-  backing_dir: string;
-  pid: number;
-  has_code: boolean;
-  code: number;
-  signal: string;
-  stderr: string[];
-}
-
-export interface WireEvent {
-  hello?: WireHello | null;
-  s3fs_exit?: WireS3fsExit | null;
-  event?: 'hello' | 's3fs_exit';
-}
+// The wire types are the ones proto-loader-gen-types generates from proto/mounter.proto (make
+// proto-types), in their decoded (__Output) shape: a field added to the proto shows up here.
+export type WireCredentials = Credentials__Output;
+export type WireStageSpec = StageSpec__Output;
+export type WireRecord = StagedRecord__Output;
+export type WireHello = HelloResponse__Output;
+export type WireS3fsExit = S3fsExit__Output;
+export type WireEvent = MounterEvent__Output;
 
 const orUndefined = (s: string | undefined): string | undefined => (s ? s : undefined);
 
@@ -88,7 +44,7 @@ export function recordToWire(r: StagedRecord): WireRecord {
   return {
     volume_id: r.volumeId, staging_path: r.stagingPath, key: r.key, bucket: r.bucket, prefix: r.prefix, endpoint: r.endpoint ?? '',
     region: r.region, user_options: [...r.userOptions], readonly: r.readonly, mount_group: r.mountGroup ?? '',
-    fingerprint: r.fingerprint, backing_dir: r.backingDir, staged_at: r.stagedAt,
+    fingerprint: r.fingerprint, backing_dir: r.backingDir, staged_at: r.stagedAt, devices: [...(r.devices ?? [])],
   };
 }
 
@@ -97,6 +53,7 @@ export function recordFromWire(w: WireRecord): StagedRecord {
     volumeId: w.volume_id, stagingPath: w.staging_path, key: w.key, bucket: w.bucket, prefix: w.prefix, endpoint: orUndefined(w.endpoint),
     region: w.region, userOptions: [...(w.user_options ?? [])], readonly: w.readonly, mountGroup: orUndefined(w.mount_group),
     fingerprint: w.fingerprint, backingDir: w.backing_dir, stagedAt: w.staged_at,
+    ...(w.devices && w.devices.length > 0 ? { devices: [...w.devices] } : {}),
   };
 }
 

@@ -253,12 +253,15 @@ export class Recovery {
       driver.log.info({ trigger, volume_id: rec.volumeId, staging_target_path: stagingPath, result: r.stage, targets: r.targets, ms: Date.now() - started }, 'local recovery done');
       return r.targets.every((t) => t.result !== 'error');
     } catch (err) {
+      if (err instanceof LocalRecoveryError && this.#reader) {
+        // Expected after a mounter pod is replaced (its in-memory passwd files went with it): not a
+        // failure yet, the API scan repairs with the Secret, and counts the outcome.
+        driver.log.info({ trigger, staging_target_path: stagingPath, reason: errorMessage(err) }, 'local recovery not possible; the API scan repairs');
+        this.trigger(trigger);
+        return true;
+      }
       driver.metrics.recoveryActions.inc({ action: 'repair', result: 'error' });
       driver.log.error({ trigger, staging_target_path: stagingPath, err: errorMessage(err) }, 'local recovery failed');
-      if (err instanceof LocalRecoveryError && this.#reader) {
-        this.trigger(trigger);
-        return true; // the full scan takes over
-      }
       return false;
     }
   }

@@ -87,6 +87,12 @@ describe('wire conversions', () => {
     assert.deepEqual(helloFromWire(helloToWire(hello())), hello());
     assert.equal(helloFromWire(undefined).apiVersion, 0);
   });
+  it('a record\'s device history crosses the wire (the node plugin heals containers holding an earlier repair\'s mount from it)', () => {
+    const rec: StagedRecord = { volumeId: 'v', stagingPath: '/k/s', key: 'k', bucket: 'b', prefix: '', region: 'r', userOptions: [], readonly: false, fingerprint: 'f', backingDir: '/b/1', stagedAt: 't', devices: ['0:51', '0:63'] };
+    assert.deepEqual(recordFromWire(recordToWire(rec)).devices, ['0:51', '0:63']);
+    // An older mounter sends none (decoded as []): no history rather than an empty list.
+    assert.equal(recordFromWire({ ...recordToWire(rec), devices: [] }).devices, undefined);
+  });
   it('an s3fs exit keeps "no exit code" apart from code 0', () => {
     const exit = { kind: 's3fs-exit' as const, volumeId: 'v', stagingPath: '/k/s', backingDir: '/b', pid: 9, code: null, signal: 'SIGKILL', stderr: ['x'] };
     assert.deepEqual(eventFromWire({ s3fs_exit: exitToWire(exit) }), exit);

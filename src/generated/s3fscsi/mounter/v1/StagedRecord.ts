@@ -16,6 +16,7 @@ export interface StagedRecord {
   'fingerprint'?: (string);
   'backing_dir'?: (string);
   'staged_at'?: (string);
+  'devices'?: (string)[];
 }
 
 export interface StagedRecord__Output {
@@ -32,4 +33,5 @@ export interface StagedRecord__Output {
   'fingerprint': (string);
   'backing_dir': (string);
   'staged_at': (string);
+  'devices': (string)[];
 }
