@@ -19,13 +19,14 @@ let w: World;
 let k: Workloads;
 const figures: Record<string, number> = {};
 
-// Appends a numbered line every 100 ms; reports each failed write and, every 10 writes, its counts.
-// Opening, writing and closing each time makes every write a full round through s3fs.
+// Appends a numbered line every 100 ms and reads it back; reports each failed write or read-back and,
+// every 10 writes, its counts. Opening, writing and closing each time makes every write a full round
+// through s3fs.
 const WRITER = [
   'n=0; e=0',
   'while true; do',
   '  n=$((n+1))',
-  '  if echo "line $n" >> /data/writer.log 2>/dev/null; then :; else e=$((e+1)); echo "write-error $n"; fi',
+  '  if echo "line $n" >> /data/writer.log 2>/dev/null && [ "$(tail -n 1 /data/writer.log 2>/dev/null)" = "line $n" ]; then :; else e=$((e+1)); echo "write-error $n"; fi',
   '  [ $((n % 10)) -eq 0 ] && echo "progress $n errors $e"',
   '  sleep 0.1',
   'done',
@@ -43,6 +44,13 @@ const READER = [
 async function readerOk(pod: string): Promise<boolean> {
   const last = (await k.logs(pod)).trim().split('\n').at(-1) ?? '';
   return last.startsWith('read-ok line');
+}
+
+/** Waits until the reader's reads fail and then succeed again; ms from `since` until they do. */
+async function readerRecovers(pod: string, since: number, what: string): Promise<number> {
+  await waitFor(`${pod}: reads fail (${what})`, async () => (!(await readerOk(pod)) || undefined), 60_000, 100);
+  await waitFor(`${pod}: reads succeed again (${what})`, async () => ((await readerOk(pod)) || undefined), 120_000, 100);
+  return Date.now() - since;
 }
 
 interface WriterState { writes: number; errors: number }
@@ -120,10 +128,12 @@ describe('mounts outlive the driver under a real kubelet', { timeout: 20 * 60_00
     await k.pod('writer', 'shared', WRITER);
     await w.node.waitPod(NS, 'writer', isPodReady, 120_000, 'Ready');
     await k.pod('peer', 'shared', READER);
+    await k.pod('peer-h2c', 'shared', READER, { mountPropagation: 'HostToContainer' });
     await w.node.waitPod(NS, 'peer', isPodReady, 120_000, 'Ready');
+    await w.node.waitPod(NS, 'peer-h2c', isPodReady, 120_000, 'Ready');
     await k.runPod('bystander', 'other', 'echo kept > /data/kept.txt && cat /data/kept.txt');
     await writerAdvances('writer', 20, 'start');
-    await waitFor('the peer reads the writer\'s lines', async () => (await readerOk('peer')) || undefined, 30_000, 250);
+    for (const r of ['peer', 'peer-h2c']) await waitFor(`${r} reads the writer's lines`, async () => (await readerOk(r)) || undefined, 30_000, 250);
   });
 
   after(async () => {
@@ -134,7 +144,28 @@ describe('mounts outlive the driver under a real kubelet', { timeout: 20 * 60_00
     assert.deepEqual(drift, [], 'the node left nothing running, mounted or changed');
   });
 
-  it('SIGKILL of the node plugin (an OOM kill, a failed liveness probe): kubelet restarts it, the writer sees no error, s3fs is the same process', async () => {
+  it('its /healthz liveness probe fails (registration socket removed): kubelet restarts the node plugin, the writer sees no error', async () => {
+    const s3fsBefore = await s3fsOf(bucket);
+    const node = await podOf('node');
+    const before = await writerState('writer');
+    const restartsBefore = restarts(node);
+    // A real fault the driver's /healthz reports: kubelet can no longer find the driver.
+    const { rm } = await import('node:fs/promises');
+    await rm(join(w.node.kubeletDir, 'plugins_registry', 's3fs.csi.dev-reg.sock'));
+    const t0 = Date.now();
+    const restarted = await w.node.waitPod(NAMESPACE, node.metadata?.name ?? '', (p) => restarts(p) > restartsBefore && isPodReady(p), 180_000, 'restarted by kubelet and Ready');
+    figures.livenessFailureToRestartedReadyMs = Date.now() - t0;
+    assert.equal(restarted.metadata?.uid, node.metadata?.uid, 'the same pod, its container restarted by kubelet');
+    const probes = (await w.node.kubeletGet('/metrics/probes')).body;
+    assert.match(probes, new RegExp(`prober_probe_total\\{[^}]*container="s3fs-csi"[^}]*pod="${node.metadata?.name}"[^}]*probe_type="Liveness"[^}]*result="failed"[^}]*\\} [1-9]`), 'kubelet saw the liveness probe fail');
+    await waitFor('driver registered again', async () => (await driverRegistered(w)) || undefined, 60_000, 200);
+    const after = await writerAdvances('writer', 30, 'after the liveness restart');
+    assert.equal(after.errors, before.errors, 'no write or read-back failed');
+    assert.deepEqual(await s3fsOf(bucket), s3fsBefore, 's3fs never restarted');
+    assert.equal(restarts(await k.readPod('writer')), 0);
+  });
+
+  it('SIGKILL of the node plugin (an OOM kill): kubelet restarts it, the writer sees no error, s3fs is the same process', async () => {
     const s3fsBefore = await s3fsOf(bucket);
     assert.equal(s3fsBefore.length, 1);
     const mounter = await podOf('mounter');
@@ -145,8 +176,9 @@ describe('mounts outlive the driver under a real kubelet', { timeout: 20 * 60_00
     for (const pid of pids) if (!(await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0')[0]?.endsWith('tini')) nodeProcs.push(pid);
     assert.equal(nodeProcs.length, 1, `one node plugin process: ${pids.join(' ')}`);
     const before = await writerState('writer');
+    const restartsBefore = restarts(node);
     process.kill(nodeProcs[0] ?? 0, 'SIGKILL');
-    const restarted = await w.node.waitPod(NAMESPACE, node.metadata?.name ?? '', (p) => restarts(p) >= 1 && isPodReady(p), 120_000, 'restarted and Ready');
+    const restarted = await w.node.waitPod(NAMESPACE, node.metadata?.name ?? '', (p) => restarts(p) > restartsBefore && isPodReady(p), 180_000, 'restarted and Ready');
     assert.equal(restarted.metadata?.uid, node.metadata?.uid, 'the same pod, its container restarted');
     const after = await writerAdvances('writer', 30, 'after the node plugin restart');
     assert.equal(after.errors, before.errors, 'no write failed');
@@ -178,30 +210,35 @@ describe('mounts outlive the driver under a real kubelet', { timeout: 20 * 60_00
     assert.ok(victim);
     const t0 = Date.now();
     process.kill(victim, 'SIGKILL');
-    const r = await writerRecovers('writer', t0, 's3fs killed');
+    const [r, peerMs, h2cMs] = await Promise.all([
+      writerRecovers('writer', t0, 's3fs killed'), readerRecovers('peer', t0, 's3fs killed'), readerRecovers('peer-h2c', t0, 's3fs killed'),
+    ]);
     figures.s3fsKilledToWritesBackMs = r.ms;
     figures.s3fsKilledFailedWrites = r.errors;
+    figures.s3fsKilledToReadsBackNoneMs = peerMs;
+    figures.s3fsKilledToReadsBackHostToContainerMs = h2cMs;
     assert.equal(restarts(await k.readPod('writer')), 0, 'the writer was not restarted');
     assert.deepEqual(await s3fsOf(otherBucket), bystander, 'the other volume\'s s3fs is untouched');
     const [fresh] = await s3fsOf(bucket);
     assert.ok(fresh && fresh !== victim, 'a new s3fs serves the volume');
-    // The peer (no propagation either) reads through its own healed mount.
-    await waitFor('the peer reads again', async () => (await readerOk('peer')) || undefined, 30_000, 250);
-    assert.equal(restarts(await k.readPod('peer')), 0, 'the peer was not restarted');
+    for (const p of ['peer', 'peer-h2c']) assert.equal(restarts(await k.readPod(p)), 0, `${p} was not restarted`);
   });
 
   it('the mounter pod replaced (its upgrade): every volume comes back through the new mounter, every container healed in place', async () => {
     const mounter = await podOf('mounter');
     const t0 = Date.now();
     await w.node.kube.core.deleteNamespacedPod({ namespace: NAMESPACE, name: mounter.metadata?.name ?? '' });
-    const r = await writerRecovers('writer', t0, 'mounter replaced');
+    const [r, peerMs, h2cMs] = await Promise.all([
+      writerRecovers('writer', t0, 'mounter replaced'), readerRecovers('peer', t0, 'mounter replaced'), readerRecovers('peer-h2c', t0, 'mounter replaced'),
+    ]);
     figures.mounterReplacedToWritesBackMs = r.ms;
     figures.mounterReplacedFailedWrites = r.errors;
+    figures.mounterReplacedToReadsBackNoneMs = peerMs;
+    figures.mounterReplacedToReadsBackHostToContainerMs = h2cMs;
     const fresh = await podOf('mounter');
     assert.notEqual(fresh.metadata?.uid, mounter.metadata?.uid);
     assert.equal(restarts(await k.readPod('writer')), 0, 'the writer was not restarted');
-    assert.equal(restarts(await k.readPod('bystander')), 0);
-    await waitFor('the peer reads again', async () => (await readerOk('peer')) || undefined, 30_000, 250);
+    for (const p of ['peer', 'peer-h2c', 'bystander']) assert.equal(restarts(await k.readPod(p)), 0, `${p} was not restarted`);
     assert.equal((await s3fsOf(bucket)).length, 1);
     assert.equal((await s3fsOf(otherBucket)).length, 1);
   });
@@ -209,12 +246,17 @@ describe('mounts outlive the driver under a real kubelet', { timeout: 20 * 60_00
   it('after the repairs, deleting one of two pods of a volume leaves the other\'s mount alone; deleting the last unstages', async () => {
     const pv = (await w.node.kube.core.readNamespacedPersistentVolumeClaim({ namespace: NS, name: 'shared' })).spec?.volumeName ?? '';
     const before = await writerState('writer');
-    await k.deletePods('peer');
+    await k.deletePods('peer', 'peer-h2c');
     const after = await writerAdvances('writer', 30, 'after its peer was deleted');
     assert.equal(after.errors, before.errors, 'no write failed: the peer\'s unmount did not reach the writer');
     // What the writer wrote is in S3, in order.
     await k.deletePods('writer');
-    await waitFor('the volume unstaged', async () => ((await k.mountsOfPv(pv)).staging.length === 0 && (await k.mountsOfPv(pv)).targets.length === 0) || undefined, 60_000, 250);
+    let left: unknown;
+    await waitFor('the volume unstaged', async () => {
+      const m = await k.mountsOfPv(pv);
+      left = m;
+      return (m.staging.length === 0 && m.targets.length === 0) || undefined;
+    }, 60_000, 250).catch((err: Error) => { throw new Error(`${err.message}; still mounted: ${JSON.stringify(left)}`); });
     assert.deepEqual(await s3fsOf(bucket), [], 'no s3fs left for the volume');
     const keys = await k.keysIn(bucket, '');
     assert.ok(keys.includes('writer.log'), keys.join(' '));

@@ -1,6 +1,7 @@
 // What the end-to-end tests do to the cluster as a user would: claims, pods with the claim at /data,
 // deletions, and what they read back from the node (its mount table, the driver's call log, S3).
 // One namespace per test file; `workloads(world, ns)` binds these to it.
+import { createHash } from 'node:crypto';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { V1Pod, V1PodSecurityContext } from '@kubernetes/client-node';
 import { mountsUnder, readMountTable } from '../../src/mount/index.js';
@@ -103,9 +104,12 @@ export function workloads(w: World, ns: string): Workloads {
     logs: (pod) => w.logs(ns, pod),
     readPod: (name) => core.readNamespacedPod({ namespace: ns, name }),
     async mountsOfPv(pv) {
+      const handle = (await core.readPersistentVolume({ name: pv })).spec?.csi?.volumeHandle ?? '';
+      // kubelet stages a CSI volume at plugins/kubernetes.io/csi/<driver>/<sha256 of its handle>/globalmount.
+      const staging = `/plugins/kubernetes.io/csi/${DRIVER}/${createHash('sha256').update(handle).digest('hex')}/globalmount`;
       const all = mountsUnder(await readMountTable(), w.node.kubeletDir);
       return {
-        staging: all.filter((m) => m.mountPoint.includes(`/plugins/kubernetes.io/csi/${DRIVER}/`) && m.mountPoint.endsWith('/globalmount') && m.fsType === 'fuse.s3fs').map((m) => m.mountPoint),
+        staging: all.filter((m) => m.mountPoint.endsWith(staging)).map((m) => m.mountPoint),
         targets: all.filter((m) => m.mountPoint.endsWith(`/volumes/kubernetes.io~csi/${pv}/mount`)).map((m) => m.mountPoint),
       };
     },

@@ -121,6 +121,7 @@ export async function startWorld(): Promise<World> {
         return n.kube.core.readNamespacedPodLog({ namespace, name: pod, container });
       },
       async saveLogs(dir, namespaces = []) {
+        await rm(dir, { recursive: true, force: true });
         await mkdir(dir, { recursive: true });
         for (const namespace of [NAMESPACE, ...namespaces]) {
           const pods = await n.kube.core.listNamespacedPod({ namespace }).catch(() => undefined);
