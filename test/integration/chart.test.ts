@@ -132,6 +132,8 @@ describe('helm chart: defaults', () => {
     assert.deepEqual(driver.livenessProbe, {
       httpGet: { path: '/healthz', port: 'healthz' }, initialDelaySeconds: 10, timeoutSeconds: 3, periodSeconds: 2, failureThreshold: 5,
     });
+    // A slow start is waited for (up to 2 s x 60), not restarted into crash-loop back-off.
+    assert.deepEqual(driver.startupProbe, { httpGet: { path: '/healthz', port: 'healthz' }, timeoutSeconds: 3, periodSeconds: 2, failureThreshold: 60 });
     assert.equal(driver.readinessProbe?.httpGet?.path, '/readyz');
     assert.equal(driver.ports?.find((p) => p.name === 'healthz')?.containerPort, 9808);
 
@@ -193,6 +195,7 @@ describe('helm chart: defaults', () => {
     assert.deepEqual(volume(ds, 'state-dir').hostPath, { path: '/var/lib/s3fs-csi', type: 'DirectoryOrCreate' });
     assert.deepEqual(volume(ds, 'runtime-dir').emptyDir, { medium: 'Memory', sizeLimit: '16Mi' });
     assert.deepEqual(m.livenessProbe?.httpGet, { path: '/healthz', port: 'healthz' });
+    assert.deepEqual(m.startupProbe?.httpGet, { path: '/healthz', port: 'healthz' });
     assert.equal(m.ports?.find((p) => p.name === 'healthz')?.containerPort, 9810);
     const cfg = await configOf(expand(m.args ?? [], { KUBE_NODE_NAME: 'node-1' }));
     assert.equal(cfg.mode, 'mounter');

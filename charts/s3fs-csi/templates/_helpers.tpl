@@ -106,6 +106,12 @@ so a long start-up recovery is not mistaken for a hang).
 {{- define "s3fs-csi.probes" -}}
 {{- $p := .root.Values.probes -}}
 {{- if eq $p.mode "exec" }}
+startupProbe:
+  exec:
+    command: ["s3fs-csi", "probe", "--endpoint", "unix:///csi/csi.sock", "--timeout", {{ $p.exec.probeTimeout | quote }}, "--ignore-not-ready"]
+  timeoutSeconds: {{ $p.exec.timeoutSeconds }}
+  periodSeconds: {{ $p.startup.periodSeconds }}
+  failureThreshold: {{ $p.startup.failureThreshold }}
 livenessProbe:
   exec:
     command: ["s3fs-csi", "probe", "--endpoint", "unix:///csi/csi.sock", "--timeout", {{ $p.exec.probeTimeout | quote }}, "--ignore-not-ready"]
@@ -121,6 +127,16 @@ readinessProbe:
   periodSeconds: {{ $p.exec.periodSeconds }}
   failureThreshold: {{ $p.readiness.failureThreshold }}
 {{- else }}
+startupProbe:
+  httpGet:
+    {{- with $p.httpHost }}
+    host: {{ . }}
+    {{- end }}
+    path: /healthz
+    port: healthz
+  timeoutSeconds: {{ $p.liveness.timeoutSeconds }}
+  periodSeconds: {{ $p.startup.periodSeconds }}
+  failureThreshold: {{ $p.startup.failureThreshold }}
 livenessProbe:
   httpGet:
     {{- with $p.httpHost }}
