@@ -74,17 +74,20 @@ async function writerAdvances(pod: string, more: number, what: string, timeoutMs
 async function writerRecovers(pod: string, since: number, what: string): Promise<{ ms: number; errors: number }> {
   const before = await writerState(pod);
   await waitFor(`${pod}: writes fail (${what})`, async () => ((await writerState(pod)).errors > before.errors || undefined), 60_000, 100);
-  const failing = await writerState(pod);
-  // Back: the error count stops growing while the write count grows by 20 (2 s of good writes).
-  const back = await waitFor(`${pod}: writes succeed again (${what})`, async () => {
+  // Back: 20 writes in a row without a new error. The time reported is when the error count was last
+  // seen growing (an upper bound, to within one poll, of the last failed write).
+  let last = await writerState(pod);
+  let lastErrorSeenAt = Date.now();
+  await waitFor(`${pod}: writes succeed again (${what})`, async () => {
     const s = await writerState(pod);
-    const errorsNow = s.errors;
-    if (s.writes < failing.writes + 10) return undefined;
-    const later = await writerAdvances(pod, 20, what, 30_000);
-    return later.errors === errorsNow ? { at: Date.now(), errors: errorsNow - before.errors } : undefined;
-  }, 120_000, 250);
-  // The 20 good writes took ~2 s after the last error; report the time to the first of them.
-  return { ms: back.at - since - 2000, errors: back.errors };
+    if (s.errors !== last.errors) {
+      last = s;
+      lastErrorSeenAt = Date.now();
+      return undefined;
+    }
+    return s.writes >= last.writes + 20 || undefined;
+  }, 120_000, 100);
+  return { ms: lastErrorSeenAt - since, errors: last.errors - before.errors };
 }
 
 /** Host PIDs of processes whose argv has all of `args` (the node plugin, the mounter). */
