@@ -264,4 +264,28 @@ describe('mounts outlive the driver under a real kubelet', { timeout: 20 * 60_00
     const keys = await k.keysIn(bucket, '');
     assert.ok(keys.includes('writer.log'), keys.join(' '));
   });
+
+  it('hostPID off: no healing in place; a pod with the paired exec liveness probe is restarted by kubelet and reads its data again', async () => {
+    const node = await podOf('node');
+    await w.install({ ...w.values, node: { ...(w.values.node as object), hostPID: false } });
+    await waitFor('the node plugin without hostPID', async () => {
+      const p = await podOf('node').catch(() => undefined);
+      return p && p.metadata?.uid !== node.metadata?.uid && p.spec?.hostPID !== true && isPodReady(p) ? p : undefined;
+    }, 180_000, 500);
+    // charts/s3fs-csi/examples/workload-liveness.yaml's probe, with shorter periods.
+    const probe = { exec: { command: ['stat', '-f', '/data'] }, timeoutSeconds: 5, periodSeconds: 2, failureThreshold: 3 };
+    await k.runPod('paired', 'other', 'cat /data/kept.txt', { livenessProbe: probe });
+    const [victim] = await s3fsOf(otherBucket);
+    assert.ok(victim);
+    const t0 = Date.now();
+    process.kill(victim, 'SIGKILL');
+    await w.node.waitPod(NS, 'paired', (p) => restarts(p) >= 1 && isPodReady(p), 180_000, 'restarted by its liveness probe and Ready');
+    const log = await waitFor('the restarted container reads the data', async () => {
+      const l = await k.logs('paired').catch(() => '');
+      return l.includes('script-done') ? l : undefined;
+    }, 60_000, 250);
+    figures.pairedLivenessKillToReadsAgainMs = Date.now() - t0;
+    assert.match(log, /kept/);
+    await w.install(w.values);
+  });
 });

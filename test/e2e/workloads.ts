@@ -3,7 +3,7 @@
 // One namespace per test file; `workloads(world, ns)` binds these to it.
 import { createHash } from 'node:crypto';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
-import type { V1Pod, V1PodSecurityContext } from '@kubernetes/client-node';
+import type { V1Pod, V1PodSecurityContext, V1Probe } from '@kubernetes/client-node';
 import { mountsUnder, readMountTable } from '../../src/mount/index.js';
 import { s3fsPidsWhere } from '../../src/mount/s3fs-process.js';
 import { waitFor } from '../harness/net.js';
@@ -15,6 +15,7 @@ export interface PodOpts {
   securityContext?: V1PodSecurityContext;
   /** The container's mountPropagation for /data (default: none, i.e. private). */
   mountPropagation?: 'HostToContainer' | 'None';
+  livenessProbe?: V1Probe;
 }
 
 export interface Workloads {
@@ -74,6 +75,7 @@ export function workloads(w: World, ns: string): Workloads {
             containers: [{
               name: 'c', image: w.images.workload.ref, imagePullPolicy: 'Never',
               command: ['sh', '-c', `${script}\necho script-done\nexec sleep 100000`],
+              ...(opts.livenessProbe ? { livenessProbe: opts.livenessProbe } : {}),
               volumeMounts: [{ name: 'v', mountPath: '/data', ...(opts.mountPropagation ? { mountPropagation: opts.mountPropagation } : {}) }],
             }],
             volumes: [{ name: 'v', persistentVolumeClaim: { claimName, readOnly: opts.readOnly ?? false } }],
