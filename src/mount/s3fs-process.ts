@@ -141,15 +141,20 @@ export class S3fsProcess {
   }
 }
 
-/** PIDs of s3fs processes whose argv satisfies `match` (scan of /proc/<pid>/cmdline). */
-export async function s3fsPidsWhere(match: (argv: readonly string[]) => boolean): Promise<number[]> {
+/** PIDs of the processes whose argv satisfies `match` (one scan of /proc/<pid>/cmdline). */
+export async function pidsWhere(match: (argv: readonly string[]) => boolean): Promise<number[]> {
   const out: number[] = [];
   for (const name of await readdir('/proc').catch(() => [] as string[])) {
     if (!/^\d+$/.test(name)) continue;
     const argv = (await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '')).split('\0');
-    if (argv[0] && basename(argv[0]) === 's3fs' && match(argv)) out.push(Number(name));
+    if (match(argv)) out.push(Number(name));
   }
   return out;
+}
+
+/** PIDs of s3fs processes whose argv satisfies `match`. */
+export function s3fsPidsWhere(match: (argv: readonly string[]) => boolean): Promise<number[]> {
+  return pidsWhere((argv) => argv[0] !== undefined && basename(argv[0]) === 's3fs' && match(argv));
 }
 
 /** PIDs of s3fs processes whose argv names `mountPoint`. */

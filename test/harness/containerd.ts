@@ -5,10 +5,11 @@
 // an address anything could send to.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { waitFor } from './net.js';
+import { pidsWhere } from '../../src/mount/s3fs-process.js';
 
 const run = promisify(execFile);
 
@@ -102,14 +103,8 @@ async function ctr(socket: string, args: string[], timeoutMs = 120_000): Promise
 }
 
 /** PIDs of containerd-shim processes serving this containerd (they outlive it by design). */
-export async function shimPidsOf(socket: string): Promise<number[]> {
-  const out: number[] = [];
-  for (const name of await readdir('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    const argv = await readFile(`/proc/${name}/cmdline`, 'utf8').then((s) => s.split('\0')).catch(() => [] as string[]);
-    if (argv[0]?.includes('containerd-shim') && argv.includes(socket)) out.push(Number(name));
-  }
-  return out;
+export function shimPidsOf(socket: string): Promise<number[]> {
+  return pidsWhere((argv) => (argv[0]?.includes('containerd-shim') ?? false) && argv.includes(socket));
 }
 
 export async function startContainerd(dir: string, sandboxImage: string): Promise<Containerd> {
