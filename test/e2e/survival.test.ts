@@ -4,10 +4,11 @@
 // replaced. The writer's container mounts /data without propagation (the default), so a dead mount
 // can only come back inside it by being healed in place (docs/kernel.md): it is never restarted.
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { V1Pod } from '@kubernetes/client-node';
+import { pidsWhere } from '../../src/mount/s3fs-process.js';
 import { packageRoot } from '../../src/paths.js';
 import { isPodReady } from '../harness/cluster.js';
 import { waitFor } from '../harness/net.js';
@@ -44,6 +45,18 @@ const READER = [
 async function readerOk(pod: string): Promise<boolean> {
   const last = (await k.logs(pod)).trim().split('\n').at(-1) ?? '';
   return last.startsWith('read-ok line');
+}
+
+/**
+ * After an outage that began at `since`: the writer's and both readers' times until they work again,
+ * recorded in `figures` under `name`.
+ */
+async function outageRecovered(name: string, since: number, what: string): Promise<void> {
+  const [r, peerMs, h2cMs] = await Promise.all([writerRecovers('writer', since, what), readerRecovers('peer', since, what), readerRecovers('peer-h2c', since, what)]);
+  figures[`${name}ToWritesBackMs`] = r.ms;
+  figures[`${name}FailedWrites`] = r.errors;
+  figures[`${name}ToReadsBackNoneMs`] = peerMs;
+  figures[`${name}ToReadsBackHostToContainerMs`] = h2cMs;
 }
 
 /** Waits until the reader's reads fail and then succeed again; ms from `since` until they do. */
@@ -90,28 +103,11 @@ async function writerRecovers(pod: string, since: number, what: string): Promise
   return { ms: lastErrorSeenAt - since, errors: last.errors - before.errors };
 }
 
-/** Host PIDs of processes whose argv has all of `args` (the node plugin, the mounter). */
-async function pidsWithArgs(...args: string[]): Promise<number[]> {
-  const { readdir } = await import('node:fs/promises');
-  const pids: number[] = [];
-  for (const d of await readdir('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    const argv = await readFile(join('/proc', d, 'cmdline'), 'utf8').then((s) => s.split('\0'), () => [] as string[]);
-    if (args.every((a) => argv.includes(a))) pids.push(Number(d));
-  }
-  return pids;
-}
-
 const kubeletDirArg = (): string => `--kubelet-dir=${w.node.kubeletDir}`;
 const s3fsOf = (bucket: string): Promise<number[]> => k.s3fsOfBucket(bucket);
 const restarts = (p: V1Pod): number => p.status?.containerStatuses?.reduce((n, c) => n + c.restartCount, 0) ?? 0;
 
-async function podOf(component: string): Promise<V1Pod> {
-  const pods = await w.node.kube.core.listNamespacedPod({ namespace: NAMESPACE, labelSelector: `app.kubernetes.io/component=${component}` });
-  const live = pods.items.filter((p) => !p.metadata?.deletionTimestamp);
-  if (live.length !== 1 || !live[0]) throw new Error(`${live.length} ${component} pods`);
-  return live[0];
-}
+const podOf = (component: string): Promise<V1Pod> => w.podOf(component);
 
 describe('mounts outlive the driver under a real kubelet', { timeout: 20 * 60_000 }, () => {
   let bucket = '';
@@ -153,7 +149,6 @@ describe('mounts outlive the driver under a real kubelet', { timeout: 20 * 60_00
     const before = await writerState('writer');
     const restartsBefore = restarts(node);
     // A real fault the driver's /healthz reports: kubelet can no longer find the driver.
-    const { rm } = await import('node:fs/promises');
     await rm(join(w.node.kubeletDir, 'plugins_registry', 's3fs.csi.dev-reg.sock'));
     const t0 = Date.now();
     const restarted = await w.node.waitPod(NAMESPACE, node.metadata?.name ?? '', (p) => restarts(p) > restartsBefore && isPodReady(p), 180_000, 'restarted by kubelet and Ready');
@@ -174,10 +169,8 @@ describe('mounts outlive the driver under a real kubelet', { timeout: 20 * 60_00
     const mounter = await podOf('mounter');
     const node = await podOf('node');
     // The driver's node process, as the OOM killer would pick it (tini, PID 1 of the container, has the same arguments).
-    const pids = await pidsWithArgs('--mode=node', kubeletDirArg());
-    const nodeProcs = [];
-    for (const pid of pids) if (!(await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0')[0]?.endsWith('tini')) nodeProcs.push(pid);
-    assert.equal(nodeProcs.length, 1, `one node plugin process: ${pids.join(' ')}`);
+    const nodeProcs = await pidsWhere((argv) => !(argv[0]?.endsWith('tini') ?? true) && argv.includes('--mode=node') && argv.includes(kubeletDirArg()));
+    assert.equal(nodeProcs.length, 1, `one node plugin process: ${nodeProcs.join(' ')}`);
     const before = await writerState('writer');
     const restartsBefore = restarts(node);
     process.kill(nodeProcs[0] ?? 0, 'SIGKILL');
@@ -213,13 +206,7 @@ describe('mounts outlive the driver under a real kubelet', { timeout: 20 * 60_00
     assert.ok(victim);
     const t0 = Date.now();
     process.kill(victim, 'SIGKILL');
-    const [r, peerMs, h2cMs] = await Promise.all([
-      writerRecovers('writer', t0, 's3fs killed'), readerRecovers('peer', t0, 's3fs killed'), readerRecovers('peer-h2c', t0, 's3fs killed'),
-    ]);
-    figures.s3fsKilledToWritesBackMs = r.ms;
-    figures.s3fsKilledFailedWrites = r.errors;
-    figures.s3fsKilledToReadsBackNoneMs = peerMs;
-    figures.s3fsKilledToReadsBackHostToContainerMs = h2cMs;
+    await outageRecovered('s3fsKilled', t0, 's3fs killed');
     assert.equal(restarts(await k.readPod('writer')), 0, 'the writer was not restarted');
     assert.deepEqual(await s3fsOf(otherBucket), bystander, 'the other volume\'s s3fs is untouched');
     const [fresh] = await s3fsOf(bucket);
@@ -231,13 +218,7 @@ describe('mounts outlive the driver under a real kubelet', { timeout: 20 * 60_00
     const mounter = await podOf('mounter');
     const t0 = Date.now();
     await w.node.kube.core.deleteNamespacedPod({ namespace: NAMESPACE, name: mounter.metadata?.name ?? '' });
-    const [r, peerMs, h2cMs] = await Promise.all([
-      writerRecovers('writer', t0, 'mounter replaced'), readerRecovers('peer', t0, 'mounter replaced'), readerRecovers('peer-h2c', t0, 'mounter replaced'),
-    ]);
-    figures.mounterReplacedToWritesBackMs = r.ms;
-    figures.mounterReplacedFailedWrites = r.errors;
-    figures.mounterReplacedToReadsBackNoneMs = peerMs;
-    figures.mounterReplacedToReadsBackHostToContainerMs = h2cMs;
+    await outageRecovered('mounterReplaced', t0, 'mounter replaced');
     const fresh = await podOf('mounter');
     assert.notEqual(fresh.metadata?.uid, mounter.metadata?.uid);
     assert.equal(restarts(await k.readPod('writer')), 0, 'the writer was not restarted');

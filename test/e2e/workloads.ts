@@ -6,6 +6,7 @@ import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { V1Pod, V1PodSecurityContext, V1Probe } from '@kubernetes/client-node';
 import { mountsUnder, readMountTable } from '../../src/mount/index.js';
 import { s3fsPidsWhere } from '../../src/mount/s3fs-process.js';
+import { isPodReady } from '../harness/cluster.js';
 import { waitFor } from '../harness/net.js';
 import { provisionLikeExternalProvisioner } from '../harness/provisioner.js';
 import { DRIVER, NAMESPACE, type World } from './world.js';
@@ -85,7 +86,7 @@ export function workloads(w: World, ns: string): Workloads {
     },
     async runPod(name, claimName, script, opts = {}) {
       await self.pod(name, claimName, script, opts);
-      await w.node.waitPod(ns, name, (p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false, 120_000, 'Ready');
+      await w.node.waitPod(ns, name, isPodReady, 120_000, 'Ready');
       return waitFor(`pod ${name} script`, async () => {
         const log = await self.logs(name).catch(() => '');
         return log.includes('script-done') ? log : undefined;

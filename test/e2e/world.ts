@@ -36,6 +36,8 @@ export interface World {
   /** The values the chart was installed with (tests upgrade from them). */
   values: Record<string, unknown>;
   install(values: Record<string, unknown>): Promise<void>;
+  /** The first live (not terminating) pod of a chart component: node, controller, mounter. */
+  podOf(component: string): Promise<V1Pod>;
   nodePod(): Promise<V1Pod>;
   controllerPod(): Promise<V1Pod>;
   /** The controller's CSI socket as seen on the host (its pod's emptyDir). */
@@ -104,6 +106,7 @@ export async function startWorld(): Promise<World> {
         if (r.code !== 0) throw new Error(`helm upgrade --install failed: ${r.stderr}`);
         world.values = values;
       },
+      podOf,
       nodePod: () => podOf('node'),
       controllerPod: () => podOf('controller'),
       async controllerSocket() {
