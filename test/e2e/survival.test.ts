@@ -20,23 +20,31 @@ let w: World;
 let k: Workloads;
 const figures: Record<string, number> = {};
 
-// Appends a numbered line every 100 ms and reads it back; reports each failed write or read-back and,
-// every 10 writes, its counts. Opening, writing and closing each time makes every write a full round
-// through s3fs.
+// Appends a numbered line every 100 ms and reads it back; reports each failed write (with its error)
+// or wrong read-back (with what it read) and, every 10 writes, its counts. Opening, writing and closing
+// each time makes every write a full round through s3fs.
 const WRITER = [
+  'echo shared-data > /data/shared.txt',
   'n=0; e=0',
   'while true; do',
   '  n=$((n+1))',
-  '  if echo "line $n" >> /data/writer.log 2>/dev/null && [ "$(tail -n 1 /data/writer.log 2>/dev/null)" = "line $n" ]; then :; else e=$((e+1)); echo "write-error $n"; fi',
+  '  if err=$( { echo "line $n" >> /data/writer.log; } 2>&1 ); then',
+  '    got=$(tail -n 1 /data/writer.log 2>&1) || true',
+  '    if [ "$got" != "line $n" ]; then e=$((e+1)); echo "readback-error $n got: $got"; fi',
+  '  else e=$((e+1)); echo "write-error $n: $err"; fi',
   '  [ $((n % 10)) -eq 0 ] && echo "progress $n errors $e"',
   '  sleep 0.1',
   'done',
 ].join('\n');
 
-// Reads the writer's last line every 200 ms (another container of the volume, no propagation either).
+// Reads a file of the same volume every 200 ms (another container, no propagation either). Not the
+// writer's log: s3fs 1.90 itself, with no driver involved, lets a reader of a file that another
+// process keeps appending to read stale or zero-filled data (and the appender's read-back then fails
+// too) about once in 750 appends (docs/node.md, "s3fs's consistency"); the writer's count must show
+// what a driver restart does, not that.
 const READER = [
   'while true; do',
-  '  if l=$(tail -n 1 /data/writer.log 2>/dev/null); then echo "read-ok $l"; else echo "read-error"; fi',
+  '  if l=$(cat /data/shared.txt 2>/dev/null); then echo "read-ok $l"; else echo "read-error"; fi',
   '  sleep 0.2',
   'done',
 ].join('\n');
@@ -44,7 +52,7 @@ const READER = [
 /** The reader's verdict from its last line: did its most recent read succeed? */
 async function readerOk(pod: string): Promise<boolean> {
   const last = (await k.logs(pod)).trim().split('\n').at(-1) ?? '';
-  return last.startsWith('read-ok line');
+  return last === 'read-ok shared-data';
 }
 
 /**
@@ -132,7 +140,7 @@ describe('mounts outlive the driver under a real kubelet', { timeout: 20 * 60_00
     await w.node.waitPod(NS, 'peer-h2c', isPodReady, 120_000, 'Ready');
     await k.runPod('bystander', 'other', 'echo kept > /data/kept.txt && cat /data/kept.txt');
     await writerAdvances('writer', 20, 'start');
-    for (const r of ['peer', 'peer-h2c']) await waitFor(`${r} reads the writer's lines`, async () => (await readerOk(r)) || undefined, 30_000, 250);
+    for (const r of ['peer', 'peer-h2c']) await waitFor(`${r} reads the volume`, async () => (await readerOk(r)) || undefined, 30_000, 250);
   });
 
   after(async () => {
