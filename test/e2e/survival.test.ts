@@ -40,7 +40,7 @@ const WRITER = [
 // Reads a file of the same volume every 200 ms (another container, no propagation either). Not the
 // writer's log: s3fs 1.90 itself, with no driver involved, lets a reader of a file that another
 // process keeps appending to read stale or zero-filled data (and the appender's read-back then fails
-// too) about once in 750 appends (docs/node.md, "s3fs's consistency"); the writer's count must show
+// too) once or twice in 1,500 appends (docs/node.md, "s3fs's consistency"); the writer's count must show
 // what a driver restart does, not that.
 const READER = [
   'while true; do',
