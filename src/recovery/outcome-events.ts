@@ -137,6 +137,7 @@ export function eventsFor(o: RecoveryOutcome): EventIntent[] {
     const message = `volume ${o.volume.pvName} recovered after ${TRIGGER_TEXT[o.trigger]} in ${durationText(o.ms)}: ${stepsText(o.steps)}`;
     return objects.map((object) => ({ object, type: 'Normal', reason: 'VolumeRecovered', message }));
   }
-  const message = `${problemText(o.problem, o.volume.pvName, o.repaired)} (after ${TRIGGER_TEXT[o.trigger]})`;
+  // No trigger in a Warning: the same problem found again by another scan is the same Event, counted.
+  const message = problemText(o.problem, o.volume.pvName, o.repaired);
   return objects.map((object) => ({ object, type: 'Warning', reason: REASON[o.problem.kind], message }));
 }

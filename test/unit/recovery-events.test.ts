@@ -74,7 +74,9 @@ describe('recovery outcome -> Events', () => {
     };
     const missing = warn(new SecretError('missing', 's3fs-system/creds', 'Secret s3fs-system/creds (pv nodeStageSecretRef) of volume bucket-a not found'));
     assert.deepEqual(missing.map((e) => [e.type, e.reason, e.object.name]), [['Warning', 'SecretUnreadable', 'p1'], ['Warning', 'SecretUnreadable', 'p2'], ['Warning', 'SecretUnreadable', 'a']]);
-    assert.match(missing[0]?.message ?? '', /^volume pv-a cannot be repaired: its Secret s3fs-system\/creds is missing or unusable \(.*not found\) \(after driver start\)$/);
+    assert.match(missing[0]?.message ?? '', /^volume pv-a cannot be repaired: its Secret s3fs-system\/creds is missing or unusable \(.*not found\)$/);
+    const later = eventsFor({ kind: 'not-recovered', volume: refs, pods: refs.pods, trigger: 'interval', problem: fixableProblem(new SecretError('missing', 's3fs-system/creds', 'Secret s3fs-system/creds (pv nodeStageSecretRef) of volume bucket-a not found'))!, repaired: false });
+    assert.equal(later[0]?.message, missing[0]?.message, 'the same problem found by another trigger is the same Event (counted)');
     assert.equal(warn(new SecretError('invalid', 'ns/s', 'no S3 credentials'))[0]?.reason, 'SecretUnreadable');
     const rbac = warn(new SecretError('forbidden', 'ns/s', 'RBAC denies "get secrets" (Secret ns/s): the node plugin\'s ClusterRole needs {apiGroups: [""], resources: ["secrets"], verbs: ["get"]}'));
     assert.equal(rbac[0]?.reason, 'RBACMissing');
