@@ -56,6 +56,7 @@ interface ServeOptions {
   recovery: boolean;
   recoveryInterval: number;
   recoveryParallelism: number;
+  events: boolean;
   shutdownTimeout: number;
   mountCheckTimeout: number;
   mountTimeout: number;
@@ -112,7 +113,7 @@ export function configFrom(o: ServeOptions): Config {
     runtimeDir: normaliseRoot(o.runtimeDir),
     maxVolumesPerNode: o.maxVolumesPerNode,
     kubeconfig: o.kubeconfig,
-    recovery: { enabled: o.recovery, intervalMs: o.recoveryInterval, parallelism: o.recoveryParallelism },
+    recovery: { enabled: o.recovery, intervalMs: o.recoveryInterval, parallelism: o.recoveryParallelism, events: o.events },
     shutdownTimeoutMs: o.shutdownTimeout,
     mountCheckTimeoutMs: o.mountCheckTimeout,
     mountTimeoutMs: o.mountTimeout,
@@ -163,6 +164,7 @@ export function buildCli(actions: {
     .addOption(opt('--recovery <bool>', 'rebuild lost mounts from the Kubernetes API (node mode)', 'S3FS_CSI_RECOVERY').argParser(bool).default(true))
     .addOption(opt('--recovery-interval <duration>', 'period of the background recovery scan', 'S3FS_CSI_RECOVERY_INTERVAL').argParser(duration).default(60_000, '60s'))
     .addOption(opt('--recovery-parallelism <n>', 'volumes repaired at once', 'S3FS_CSI_RECOVERY_PARALLELISM').argParser(integer).default(8))
+    .addOption(opt('--events <bool>', 'write Kubernetes Events on the Pods and PVCs recovery repairs or cannot repair (needs create/patch on events)', 'S3FS_CSI_EVENTS').argParser(bool).default(true))
     .addOption(opt('--shutdown-timeout <duration>', 'how long in-flight calls may run after SIGTERM (then they are aborted and undo half-done work)', 'S3FS_CSI_SHUTDOWN_TIMEOUT').argParser(duration).default(10_000, '10s'))
     .addOption(opt('--mount-check-timeout <duration>', 'deadline of one mount health check', 'S3FS_CSI_MOUNT_CHECK_TIMEOUT').argParser(duration).default(2000, '2s'))
     .addOption(opt('--mount-timeout <duration>', 'how long NodeStageVolume waits for s3fs to mount', 'S3FS_CSI_MOUNT_TIMEOUT').argParser(duration).default(30_000, '30s'))

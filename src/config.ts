@@ -49,7 +49,8 @@ export interface Config {
   runtimeDir: string;
   maxVolumesPerNode: number;
   kubeconfig?: string;
-  recovery: { enabled: boolean; intervalMs: number; parallelism: number };
+  /** `events`: recovery writes Kubernetes Events on the Pods and PVCs it repairs (src/kube/events.ts). */
+  recovery: { enabled: boolean; intervalMs: number; parallelism: number; events: boolean };
   shutdownTimeoutMs: number;
   /** Deadline of the node's health check of one mount (statfs in a child process). */
   mountCheckTimeoutMs: number;

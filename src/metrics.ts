@@ -49,6 +49,19 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly eventsWritten = new Counter({
+    name: 's3fs_csi_events_written_total',
+    help: 'Kubernetes Events written (created or count-patched) on Pods and PVCs, by type and reason',
+    labelNames: ['type', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly eventsDropped = new Counter({
+    name: 's3fs_csi_events_dropped_total',
+    help: 'Kubernetes Events not written, by cause (spam, queue-full, forbidden, rejected, unavailable, shutdown)',
+    labelNames: ['cause'] as const,
+    registers: [this.registry],
+  });
+
   readonly kubeletRegistered = new Gauge({
     name: 's3fs_csi_kubelet_registered',
     help: '1 when kubelet accepted the built-in plugin registration, 0 when it refused it (absent without built-in registration)',

@@ -20,6 +20,8 @@ export interface DesiredTarget {
   podUid: string;
   podNamespace: string;
   podName: string;
+  /** For the involvedObject of the Events recovery writes on the pod. */
+  podResourceVersion?: string;
   readonly: boolean;
   /** Pod phase Running: kubelet has published it, so a missing target is re-created. */
   running: boolean;
@@ -28,7 +30,8 @@ export interface DesiredTarget {
 export interface DesiredVolume {
   volumeHandle: string;
   pvName: string;
-  claim: { namespace: string; name: string };
+  /** uid/resourceVersion: for the involvedObject of the Events recovery writes on the claim. */
+  claim: { namespace: string; name: string; uid?: string; resourceVersion?: string };
   storageClass?: string;
   stagingPath: string;
   /** Staged read-only: the PV's first access mode is ReadOnlyMany (what kubelet sends as the capability). */
@@ -237,7 +240,7 @@ export function desiredState(view: ClusterView, o: DesiredOptions): DesiredState
         vol = {
           volumeHandle: csi.volumeHandle,
           pvName,
-          claim: { namespace, name: pc.claimName },
+          claim: { namespace, name: pc.claimName, uid: pvc.metadata?.uid, resourceVersion: pvc.metadata?.resourceVersion },
           storageClass: scName,
           stagingPath: stagingPathFor(o.kubeletDir, o.driverName, csi.volumeHandle),
           readonly: pv.spec?.accessModes?.[0] === 'ReadOnlyMany',
@@ -257,6 +260,7 @@ export function desiredState(view: ClusterView, o: DesiredOptions): DesiredState
           podUid: uid,
           podNamespace: namespace,
           podName: pod.metadata?.name ?? '',
+          podResourceVersion: pod.metadata?.resourceVersion,
           readonly: pc.readOnly || csi.readOnly === true,
           running: pod.status?.phase === 'Running',
         });

@@ -2,16 +2,19 @@
 // same lock the Node RPCs take), volumes in parallel up to --recovery-parallelism; a failing volume
 // never stops the others. Credentials for a mount or a repair come from the volume's Secret as it is
 // now (a rotated key takes effect); a healthy-but-unsupervised volume is adopted with the recorded
-// spec when it is on disk (no API call). Every outcome is logged and counted.
+// spec when it is on disk (no API call). Every outcome is logged and counted, and each volume's
+// outcome is handed to `report` as a typed RecoveryOutcome (the Events on its Pods and PVC).
 import type { Driver } from '../driver.js';
 import { errorMessage } from '../errors.js';
-import { KubeError, type KubeReader } from '../kube/client.js';
+import type { KubeReader } from '../kube/client.js';
 import { type MountEngine, type StageSpec, stageSpecFrom } from '../mount/index.js';
-import type { DesiredVolume } from './cluster.js';
 import { healContainers } from './heal-containers.js';
 import { LocalRecoveryError, localSpec } from './local.js';
+import { type Fixable, type RecoveryOutcome, type RecoverySteps, didRecover, fixableProblem, podRefs, refsOf } from './outcome-events.js';
 import type { OrphanPlan, Plan, VolumePlan } from './planner.js';
 import { mapSettled } from './pool.js';
+import { secretsFor } from './secret-access.js';
+import type { Trigger } from './triggers.js';
 
 export interface ActionOutcome {
   subject: string;
@@ -35,15 +38,16 @@ export interface ExecutorDeps {
   reader?: KubeReader;
   /** Aborted when the driver shuts down: a mount in progress is undone rather than left behind. */
   signal?: AbortSignal;
+  /** What started this run (named in the Events). */
+  trigger?: Trigger;
+  /** Each volume's outcome, with the secret values it used (never to appear in a message). Must not throw. */
+  report?: (o: RecoveryOutcome, secrets: readonly string[]) => void;
 }
 
-/** Secret data for a volume; throws with the reason (not found / RBAC / unreachable). */
-async function secretsFor(vol: DesiredVolume, reader: KubeReader | undefined): Promise<Record<string, string> | undefined> {
-  if (!vol.secretRef) return undefined;
-  if (!reader) throw new KubeError('other', `volume ${vol.volumeHandle} needs Secret ${vol.secretRef.namespace}/${vol.secretRef.name} but no API access is configured`);
-  const data = await reader.getSecretData(vol.secretRef.namespace, vol.secretRef.name);
-  if (!data) throw new KubeError('other', `Secret ${vol.secretRef.namespace}/${vol.secretRef.name} (${vol.secretRef.source}) of volume ${vol.volumeHandle} not found`);
-  return data;
+/** The spec to stage with, plus what went wrong reading the Secret when the repair went on without it. */
+interface SpecChoice {
+  spec: StageSpec;
+  secretProblem?: Fixable;
 }
 
 export async function executePlan(p: Plan, deps: ExecutorDeps): Promise<ExecutionReport> {
@@ -52,6 +56,14 @@ export async function executePlan(p: Plan, deps: ExecutorDeps): Promise<Executio
   const log = driver.log;
   const outcomes: ActionOutcome[] = [];
   const problems: string[] = [];
+  const trigger = deps.trigger ?? 'manual';
+  const report = (o: RecoveryOutcome, secrets: readonly string[]): void => {
+    try {
+      deps.report?.(o, secrets);
+    } catch (err) {
+      log.error({ err: errorMessage(err) }, 'recovery outcome report failed');
+    }
+  };
   const count = (action: string, result: 'ok' | 'error'): void => {
     driver.metrics.recoveryActions.inc({ action, result });
   };
@@ -62,13 +74,13 @@ export async function executePlan(p: Plan, deps: ExecutorDeps): Promise<Executio
     else log.error({ ...fields, action: o.action, err: o.detail }, 'recovery action failed');
   };
 
-  const specFor = async (vp: VolumePlan): Promise<StageSpec> => {
+  const specFor = async (vp: VolumePlan): Promise<SpecChoice> => {
     const vol = vp.volume;
     if (vp.stage === 'adopt') {
       const rec = await mounter.recordOf(vol.stagingPath);
       if (rec) {
         try {
-          return await localSpec(rec, cfg, mounter);
+          return { spec: await localSpec(rec, cfg, mounter) };
         } catch (err) {
           if (!(err instanceof LocalRecoveryError)) throw err;
         }
@@ -76,7 +88,7 @@ export async function executePlan(p: Plan, deps: ExecutorDeps): Promise<Executio
     }
     let secrets: Record<string, string> | undefined;
     try {
-      secrets = await secretsFor(vol, deps.reader);
+      secrets = await secretsFor(vol, deps.reader, cfg);
     } catch (err) {
       // Without the Secret, a repair can still use the credentials s3fs had (if still on disk),
       // but the reason is reported: a missing RBAC rule must not go unnoticed.
@@ -84,14 +96,14 @@ export async function executePlan(p: Plan, deps: ExecutorDeps): Promise<Executio
       const rec = await mounter.recordOf(vol.stagingPath);
       if (vp.stage === 'repair' && rec) {
         try {
-          return await localSpec(rec, cfg, mounter);
+          return { spec: await localSpec(rec, cfg, mounter), secretProblem: fixableProblem(err) };
         } catch {
           // fall through to the original error
         }
       }
       throw err;
     }
-    return stageSpecFrom({
+    return { spec: stageSpecFrom({
       volumeId: vol.volumeHandle,
       stagingPath: vol.stagingPath,
       volumeContext: vol.volumeContext,
@@ -99,22 +111,34 @@ export async function executePlan(p: Plan, deps: ExecutorDeps): Promise<Executio
       mountFlags: vol.mountOptions,
       volumeMountGroup: vp.mountGroup,
       readonly: vp.readonly,
-    }, cfg);
+    }, cfg) };
   };
 
   const runVolume = async (vp: VolumePlan): Promise<boolean> => {
     const vol = vp.volume;
     const fields = { volume_id: vol.volumeHandle, pv: vol.pvName, claim: `${vol.claim.namespace}/${vol.claim.name}` };
+    const started = Date.now();
+    const steps: RecoverySteps = { targets: 0, propagated: 0, containers: 0 };
+    const touched = new Set<string>();
+    // The pods kubelet has set this volume up for (the planner left out the ones it has not reached).
+    const planned = vp.targets.map((tp) => tp.target);
+    let used: readonly string[] = [];
+    let secretProblem: Fixable | undefined;
     let ok = true;
     await mounter.withVolumeLock(vol.volumeHandle, async () => {
       if (vp.stage !== 'none') {
         try {
-          const spec = await specFor(vp);
-          const result = await mounter.ensureStaged(spec, deps.signal);
+          const choice = await specFor(vp);
+          used = [choice.spec.credentials.accessKeyId.reveal(), choice.spec.credentials.secretAccessKey.reveal()];
+          secretProblem = choice.secretProblem;
+          const result = await mounter.ensureStaged(choice.spec, deps.signal);
+          if (result === 'repaired' || result === 'mounted') steps.stage = result;
           record({ subject: vol.stagingPath, action: vp.stage, result: 'ok', detail: result }, { ...fields, staging_target_path: vol.stagingPath, was: vp.stagingState });
         } catch (err) {
           ok = false;
           record({ subject: vol.stagingPath, action: vp.stage, result: 'error', detail: errorMessage(err) }, { ...fields, staging_target_path: vol.stagingPath, was: vp.stagingState });
+          const problem = fixableProblem(err);
+          if (problem) report({ kind: 'not-recovered', volume: refsOf(vol), pods: podRefs(planned), trigger, problem, repaired: false }, used);
           return; // targets cannot be bound to a staging path that is not serving
         }
       }
@@ -127,11 +151,19 @@ export async function executePlan(p: Plan, deps: ExecutorDeps): Promise<Executio
           if (tp.action !== 'publish') {
             const h = await mounter.checkPath(t.path);
             if (h.state === 'healthy') {
-              if (tp.action !== 'none') record({ subject: t.path, action: 'heal-by-propagation', result: 'ok', detail: 'healthy after the staging repair' }, { ...fields, target_path: t.path });
+              if (tp.action !== 'none') {
+                steps.propagated++;
+                touched.add(t.podUid);
+                record({ subject: t.path, action: 'heal-by-propagation', result: 'ok', detail: 'healthy after the staging repair' }, { ...fields, target_path: t.path });
+              }
               continue;
             }
           }
           const result = await mounter.ensurePublished(t.path, vol.stagingPath, t.readonly, vol.volumeHandle);
+          if (result !== 'unchanged') {
+            steps.targets++;
+            touched.add(t.podUid);
+          }
           record({ subject: t.path, action: tp.action === 'publish' ? 'publish' : 'republish', result: 'ok', detail: result }, { ...fields, target_path: t.path, was: tp.state });
         } catch (err) {
           ok = false;
@@ -140,8 +172,17 @@ export async function executePlan(p: Plan, deps: ExecutorDeps): Promise<Executio
       }
       // Containers with a private copy of the dead mount (mountPropagation None): healed in place.
       // Logged and counted on their own (s3fs_csi_container_heals_total); they never fail the volume.
-      if (vp.stage === 'repair') await healContainers(driver, [vol.stagingPath], async (p) => (await mounter.recordOf(p))?.devices ?? []);
+      if (vp.stage === 'repair') {
+        const heals = await healContainers(driver, [vol.stagingPath], async (p) => (await mounter.recordOf(p))?.devices ?? []);
+        steps.containers = heals.filter((h) => h.result === 'healed').length;
+      }
     });
+    if (didRecover(steps)) {
+      // A staging repair or mount reached every pod of the volume; a target alone, only its pod.
+      const pods = podRefs(planned.filter((t) => steps.stage || touched.has(t.podUid)));
+      report({ kind: 'recovered', volume: refsOf(vol), pods, trigger, ms: Date.now() - started, steps }, used);
+    }
+    if (secretProblem) report({ kind: 'not-recovered', volume: refsOf(vol), pods: podRefs(planned), trigger, problem: secretProblem, repaired: true }, used);
     return ok;
   };
 

@@ -9,11 +9,14 @@
 //                died with the old one) also gets a full scan (triggers.ts decides).
 //   interval   : a full scan every --recovery-interval (also catches hung s3fs and lost targets).
 // Scans never overlap: a trigger during a scan queues exactly one more.
+// Every volume's outcome becomes Events on its Pods and PVC (outcome-events.ts decides, the recorder
+// writes in the background); local repairs find those objects in what the last scan saw.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RunningTasks } from '../running.js';
 import type { Driver } from '../driver.js';
 import { errorMessage } from '../errors.js';
 import type { KubeReader } from '../kube/client.js';
+import type { EventRecorder } from '../kube/events.js';
 import type { MountEngine } from '../mount/index.js';
 import { desiredState } from './cluster.js';
 import { fetchClusterView, forbiddenErrors } from './discovery.js';
@@ -21,6 +24,7 @@ import { type ExecutionReport, executePlan } from './executor.js';
 import { healContainers } from './heal-containers.js';
 import { LocalRecoveryError, repairLocally } from './local.js';
 import { observeNode } from './observe.js';
+import { type RecoveryOutcome, type RecoverySteps, type VolumeRefs, didRecover, eventsFor, fixableProblem, refsOf } from './outcome-events.js';
 import { type Plan, plan } from './planner.js';
 import { type Reaction, type Trigger, reactionTo } from './triggers.js';
 
@@ -41,6 +45,9 @@ export class Recovery {
   readonly #driver: Driver;
   readonly #mounter: MountEngine;
   readonly #reader: KubeReader | undefined;
+  readonly #events: EventRecorder | undefined;
+  /** volume handle -> its claim and pods, as the last full scan saw them (for local repairs' Events). */
+  #refs = new Map<string, VolumeRefs>();
   #stopped = false;
   #scanning: Promise<ScanSummary | undefined> | undefined;
   #queued = false;
@@ -51,10 +58,17 @@ export class Recovery {
   /** Scans and local repairs in progress: stop() aborts them and waits (bounded) for their undo. */
   readonly #tasks = new RunningTasks();
 
-  constructor(driver: Driver, mounter: MountEngine, reader: KubeReader | undefined) {
+  constructor(driver: Driver, mounter: MountEngine, reader: KubeReader | undefined, events?: EventRecorder) {
     this.#driver = driver;
     this.#mounter = mounter;
     this.#reader = reader;
+    this.#events = events;
+  }
+
+  /** Hands an outcome's Events to the recorder (which only enqueues: never waits, never throws). */
+  #report(o: RecoveryOutcome, secrets: readonly string[]): void {
+    if (!this.#events) return;
+    for (const e of eventsFor(o)) this.#events.record(e, secrets);
   }
 
   /** Hooks the events and runs the start-up recovery in the background (Probe: not ready until done). */
@@ -90,6 +104,7 @@ export class Recovery {
     for (const t of this.#local.values()) clearTimeout(t);
     this.#local.clear();
     await this.#tasks.drain(0, waitMs);
+    await this.#events?.close(Math.min(waitMs, 2000));
   }
 
   /** Queues a full scan (coalesced with one in progress). */
@@ -172,6 +187,7 @@ export class Recovery {
     try {
       const view = await fetchClusterView(reader, { nodeName: cfg.nodeId, driverName: cfg.driverName, parallelism: Math.max(4, cfg.recovery.parallelism) });
       const desired = desiredState(view, { nodeName: cfg.nodeId, driverName: cfg.driverName, kubeletDir: cfg.kubeletDir });
+      this.#refs = new Map(desired.volumes.map((v) => [v.volumeHandle, refsOf(v)]));
       const facts = await observeNode(this.#mounter, {
         kubeletDir: cfg.kubeletDir,
         driverName: cfg.driverName,
@@ -184,7 +200,7 @@ export class Recovery {
         if (s.warn) driver.log.warn({ subject: s.subject, reason: s.reason }, 'recovery skipped');
         else driver.log.debug({ subject: s.subject, reason: s.reason }, 'recovery skipped');
       }
-      const report = await executePlan(p, { driver, mounter: this.#mounter, reader, signal: this.#tasks.signal });
+      const report = await executePlan(p, { driver, mounter: this.#mounter, reader, signal: this.#tasks.signal, trigger, report: (o, s) => this.#report(o, s) });
       const forbidden = forbiddenErrors(view.failures).map((e) => e.message);
       const problems = [...forbidden, ...view.errors.filter((e) => !forbidden.includes(e)), ...report.problems];
       const unique = [...new Set(problems)];
@@ -243,11 +259,21 @@ export class Recovery {
   async #repairOne(stagingPath: string, trigger: Trigger): Promise<boolean> {
     const driver = this.#driver;
     const started = Date.now();
+    let volumeId: string | undefined;
     try {
       const rec = await this.#mounter.recordOf(stagingPath);
       if (!rec) return true; // unstaged meanwhile: nothing to do
+      volumeId = rec.volumeId;
       const r = await repairLocally(this.#mounter, driver.config, stagingPath, this.#tasks.signal);
-      if (r.stage === 'repaired') await this.#mounter.withVolumeLock(rec.volumeId, () => healContainers(driver, [stagingPath], async (p) => (await this.#mounter.recordOf(p))?.devices ?? []));
+      const heals = r.stage === 'repaired' ? await this.#mounter.withVolumeLock(rec.volumeId, () => healContainers(driver, [stagingPath], async (p) => (await this.#mounter.recordOf(p))?.devices ?? [])) : [];
+      const steps: RecoverySteps = {
+        stage: r.stage === 'repaired' || r.stage === 'mounted' ? r.stage : undefined,
+        targets: r.targets.filter((t) => t.result === 'repaired').length,
+        propagated: 0,
+        containers: heals.filter((h) => h.result === 'healed').length,
+      };
+      const refs = this.#refs.get(rec.volumeId);
+      if (refs && didRecover(steps)) this.#report({ kind: 'recovered', volume: refs, pods: refs.pods, trigger, ms: Date.now() - started, steps }, []);
       driver.metrics.recoveryActions.inc({ action: r.stage === 'repaired' ? 'repair' : r.stage, result: 'ok' });
       for (const t of r.targets) driver.metrics.recoveryActions.inc({ action: 'republish', result: t.result === 'error' ? 'error' : 'ok' });
       driver.log.info({ trigger, volume_id: rec.volumeId, staging_target_path: stagingPath, result: r.stage, targets: r.targets, ms: Date.now() - started }, 'local recovery done');
@@ -262,6 +288,13 @@ export class Recovery {
       }
       driver.metrics.recoveryActions.inc({ action: 'repair', result: 'error' });
       driver.log.error({ trigger, staging_target_path: stagingPath, err: errorMessage(err) }, 'local recovery failed');
+      const refs = volumeId ? this.#refs.get(volumeId) : undefined;
+      const problem = fixableProblem(err);
+      if (refs && problem) {
+        // The keys s3fs used, so the scrub can take them out of the message (S3's text never has them).
+        const used = await this.#mounter.recordedCredentials(stagingPath).then((c) => [c.accessKeyId.reveal(), c.secretAccessKey.reveal()], () => []);
+        this.#report({ kind: 'not-recovered', volume: refs, pods: refs.pods, trigger, problem, repaired: false }, used);
+      }
       return false;
     }
   }

@@ -126,6 +126,8 @@ export const VALUE_SETS: Record<string, object> = {
   },
   // No recovery: the node gets no API access at all.
   noRecovery: { node: { recovery: { enabled: false } } },
+  // Recovery without Kubernetes Events: the node role loses its events rule.
+  noEvents: { node: { recovery: { events: false } } },
   // No mounter: s3fs runs in the (privileged) node plugin, as before the mounter existed.
   noMounter: { mounter: { enabled: false } },
 };

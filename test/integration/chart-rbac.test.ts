@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AuthorizationV1Api, type KubernetesObject, type V1PolicyRule } from '@kubernetes/client-node';
-import { NODE_RBAC_RULES } from '../../src/kube/rbac.js';
+import { NODE_RBAC_RULES, NODE_READ_RULES } from '../../src/kube/rbac.js';
 import { VALUE_SETS, objectsOf, only, parseManifests, render } from '../harness/chart.js';
 import { startDriver, type DriverProcess } from '../harness/driver.js';
 import { type KubeCluster, startKube } from '../harness/kube.js';
@@ -118,12 +118,22 @@ function chartRules(objs: KubernetesObject[], component: 'controller' | 'node'):
 }
 
 describe('chart RBAC: node', () => {
-  it('the node ClusterRole grants exactly NODE_RBAC_RULES (what recovery reads), and no namespaced Role', async () => {
+  const asSet = (rules: typeof NODE_RBAC_RULES): string[] => [...grants(rules.map((r) => ({ ...r, verbs: [...r.verbs] })))].sort();
+
+  it('the node ClusterRole grants exactly NODE_RBAC_RULES (what recovery reads, events create/patch), and no namespaced Role', async () => {
     for (const values of [VALUE_SETS.defaults!, VALUE_SETS.everything!]) {
       const node = chartRules(await render(values), 'node');
-      assert.deepEqual([...node.cluster].sort(), [...grants(NODE_RBAC_RULES.map((r) => ({ ...r, verbs: [...r.verbs] })))].sort());
+      assert.deepEqual([...node.cluster].sort(), asSet(NODE_RBAC_RULES));
       assert.equal(node.namespaced.size, 0);
     }
+    assert.deepEqual(minus(grants(NODE_RBAC_RULES.map((r) => ({ ...r, verbs: [...r.verbs] }))), grants(NODE_READ_RULES.map((r) => ({ ...r, verbs: [...r.verbs] })))), ['/events:create', '/events:patch']);
+  });
+
+  it('node.recovery.events=false: the events rule is gone (reads only), and the driver gets --events=false', async () => {
+    const objs = await render(VALUE_SETS.noEvents!);
+    assert.deepEqual([...chartRules(objs, 'node').cluster].sort(), asSet(NODE_READ_RULES));
+    const ds = objectsOf(objs, 'DaemonSet').find((o) => o.metadata?.name?.endsWith('-node')) as KubernetesObject & { spec: { template: { spec: { containers: { name: string; args?: string[] }[] } } } };
+    assert.ok(ds.spec.template.spec.containers.some((c) => c.args?.includes('--events=false')));
   });
 
   it('no role of the chart may list or watch Secrets', async () => {
@@ -210,12 +220,14 @@ describe('chart RBAC: the real kube-apiserver authorizes as intended', () => {
     return r.status?.allowed === true;
   }
 
-  it('node: reads what recovery needs anywhere; never lists Secrets, never writes', async () => {
+  it('node: reads what recovery needs anywhere, writes only Events (create, patch); never lists Secrets', async () => {
     const sa = 's3fs-csi-node';
     for (const [verb, res, group] of [['list', 'pods'], ['watch', 'pods'], ['get', 'persistentvolumeclaims'], ['get', 'persistentvolumes'], ['get', 'storageclasses', 'storage.k8s.io'], ['get', 'secrets']] as const) {
       assert.equal(await allowed(sa, verb, res, { group, namespace: res === 'persistentvolumes' || res === 'storageclasses' ? undefined : 'team-a' }), true, `${verb} ${res}`);
     }
-    for (const [verb, res] of [['list', 'secrets'], ['watch', 'secrets'], ['create', 'pods'], ['delete', 'pods'], ['list', 'persistentvolumes'], ['get', 'configmaps'], ['update', 'persistentvolumes']] as const) {
+    for (const verb of ['create', 'patch']) assert.equal(await allowed(sa, verb, 'events', { namespace: 'team-a' }), true, `${verb} events`);
+    for (const [verb, res] of [['list', 'secrets'], ['watch', 'secrets'], ['create', 'pods'], ['delete', 'pods'], ['list', 'persistentvolumes'], ['get', 'configmaps'], ['update', 'persistentvolumes'],
+      ['get', 'events'], ['list', 'events'], ['update', 'events'], ['delete', 'events']] as const) {
       assert.equal(await allowed(sa, verb, res, { namespace: 'team-a' }), false, `${verb} ${res} must be denied`);
     }
   });

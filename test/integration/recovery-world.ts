@@ -3,6 +3,7 @@
 // controller (binding), and kubelet (vol_data.json files, NodeStage, NodePublish, "containers" as
 // mount namespaces made with unshare). The kubelet dir is a shared (rshared) bind mount, as on a node.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -254,6 +255,26 @@ export async function readIn(pid: number | undefined, path: string, timeoutMs = 
   } catch (err) {
     return { ok: false, text: String((err as { stderr?: string }).stderr ?? (err as Error).message).trim() };
   }
+}
+
+function cmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** The pid of the s3fs serving a staging path now (its backing dir is what is bound there). */
+export async function s3fsServing(world: Pick<World, 'base'>, stagingPath: string): Promise<number> {
+  const { readMountTable, layersAt } = await import('../../src/mount/index.js');
+  const table = await readMountTable();
+  const top = layersAt(table, stagingPath).at(-1);
+  const backing = table.find((m) => m.device === top?.device && m.mountPoint.startsWith(join(world.base, 'state')))?.mountPoint;
+  if (!backing) throw new Error(`no backing dir of ${stagingPath}`);
+  const pid = (await s3fsPidsUnder(world.base)).find((x) => cmdline(x).split('\0').includes(backing));
+  if (!pid) throw new Error(`no s3fs of ${stagingPath}`);
+  return pid;
 }
 
 export async function writeHost(path: string, text: string): Promise<void> {

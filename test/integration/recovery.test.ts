@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { NODE_RBAC_RULES } from '../../src/kube/rbac.js';
 import { mountPointsUnder, s3fsPidsUnder, unmountUnder } from '../harness/mounts.js';
 import { waitFor } from '../harness/net.js';
-import { type Container, type World, OTHER_NODE, THIS_NODE, buildWorld, container, readIn, writeHost } from './recovery-world.js';
+import { type Container, type World, OTHER_NODE, THIS_NODE, buildWorld, container, readIn, s3fsServing, writeHost } from './recovery-world.js';
 
 let world: World;
 const containers: Container[] = [];
@@ -267,22 +267,4 @@ describe('recovery after a driver restart (3 namespaces, 2 StorageClasses, 10 PV
   });
 });
 
-function cmdline(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-/** The pid of the s3fs serving a staging path now (its backing dir is what is bound there). */
-async function s3fsOf(stagingPath: string): Promise<number> {
-  const { readMountTable, layersAt } = await import('../../src/mount/index.js');
-  const table = await readMountTable();
-  const top = layersAt(table, stagingPath).at(-1);
-  const backing = table.find((m) => m.device === top?.device && m.mountPoint.startsWith(join(world.base, 'state')))?.mountPoint;
-  assert.ok(backing, `backing dir of ${stagingPath}`);
-  const pid = (await s3fsPidsUnder(world.base)).find((x) => cmdline(x).split('\0').includes(backing));
-  assert.ok(pid, `s3fs of ${stagingPath}`);
-  return pid;
-}
+const s3fsOf = (stagingPath: string): Promise<number> => s3fsServing(world, stagingPath);

@@ -54,8 +54,13 @@ describe('API errors', () => {
     const already = new KubeError('timeout', 'x');
     assert.equal(toKubeError(already, { verb: 'get', resource: 'pods', what: 'x' }), already);
   });
-  it('the node rules grant reads only, and never list/watch on secrets', () => {
-    for (const r of NODE_RBAC_RULES) for (const v of r.verbs) assert.ok(['get', 'list', 'watch'].includes(v));
+  it('the node rules grant reads, plus create/patch on events only, and never list/watch on secrets', () => {
+    for (const r of NODE_RBAC_RULES) {
+      const writes = r.verbs.filter((v) => !['get', 'list', 'watch'].includes(v));
+      if (writes.length > 0) assert.deepEqual([r.apiGroups, r.resources, writes], [[''], ['events'], ['create', 'patch']]);
+    }
+    const events = NODE_RBAC_RULES.filter((r) => r.resources.includes('events'));
+    assert.deepEqual(events.flatMap((r) => r.verbs), ['create', 'patch']);
     const secrets = NODE_RBAC_RULES.filter((r) => r.resources.includes('secrets'));
     assert.deepEqual(secrets.flatMap((r) => r.verbs), ['get']);
   });
