@@ -12,7 +12,7 @@ import { pidsWhere } from '../../src/mount/s3fs-process.js';
 import { packageRoot } from '../../src/paths.js';
 import { isPodReady } from '../harness/cluster.js';
 import { waitFor } from '../harness/net.js';
-import { NAMESPACE, type World, driverRegistered, startWorld, waitNodePluginReady } from './world.js';
+import { DRIVER, NAMESPACE, type World, driverRegistered, startWorld, waitNodePluginReady } from './world.js';
 import { type Workloads, workloads } from './workloads.js';
 
 const NS = 'survival';
@@ -220,6 +220,16 @@ describe('mounts outlive the driver under a real kubelet', { timeout: 20 * 60_00
     const [fresh] = await s3fsOf(bucket);
     assert.ok(fresh && fresh !== victim, 'a new s3fs serves the volume');
     for (const p of ['peer', 'peer-h2c']) assert.equal(restarts(await k.readPod(p)), 0, `${p} was not restarted`);
+    // What the person on call sees with `kubectl describe pod writer` and `kubectl describe pvc shared`.
+    const seen = await waitFor('VolumeRecovered on the writer and on its claim', async () => {
+      const [pod, pvc] = await Promise.all([k.eventsOf('Pod', 'writer', 'VolumeRecovered'), k.eventsOf('PersistentVolumeClaim', 'shared', 'VolumeRecovered')]);
+      const onPod = pod.find((e) => /after s3fs exit/.test(e.message ?? ''));
+      const onPvc = pvc.find((e) => /after s3fs exit/.test(e.message ?? ''));
+      return onPod && onPvc ? { onPod, onPvc } : undefined;
+    }, 30_000, 250);
+    assert.equal(seen.onPod.type, 'Normal');
+    assert.equal(seen.onPod.source?.component, DRIVER);
+    assert.match(seen.onPod.message ?? '', /^volume pvc-\S+ recovered after s3fs exit in [0-9.]+ m?s/);
   });
 
   it('the mounter pod replaced (its upgrade): every volume comes back through the new mounter, every container healed in place', async () => {

@@ -26,13 +26,14 @@ let bucketOf: Workloads['bucketOf'];
 let keysIn: Workloads['keysIn'];
 let driverCalls: Workloads['driverCalls'];
 let s3fsOfBucket: Workloads['s3fsOfBucket'];
+let eventsOf: Workloads['eventsOf'];
 const timings: Record<string, number> = {};
 
 describe('s3fs-csi under a real kubelet', { timeout: 20 * 60_000 }, () => {
   before(async () => {
     const t0 = Date.now();
     w = await startWorld();
-    ({ claim, provision, runPod, deletePods, mountsOfPv, bucketOf, keysIn, driverCalls, s3fsOfBucket } = workloads(w, NS));
+    ({ claim, provision, runPod, deletePods, mountsOfPv, bucketOf, keysIn, driverCalls, s3fsOfBucket, eventsOf } = workloads(w, NS));
     timings.nodeReadyMs = w.node.timings.nodeReadyMs;
     timings.apiReadyMs = w.node.timings.apiReadyMs;
     const t1 = Date.now();
@@ -161,6 +162,39 @@ describe('s3fs-csi under a real kubelet', { timeout: 20 * 60_000 }, () => {
     assert.doesNotMatch(part, /root\.txt/);
     await deletePods('static-bucket', 'static-prefix');
     await waitFor('both static volumes unstaged', async () => ((await s3fsOfBucket('existing-data')).length === 0) || undefined, 60_000, 250);
+  });
+
+  it('a repair whose Secret is gone: Warning SecretUnreadable on the pod and its claim; the volume is served on with the credentials s3fs had', async () => {
+    const core = w.node.kube.core;
+    await core.createNamespacedSecret({
+      namespace: NS,
+      body: { metadata: { name: 'breakable' }, stringData: { accessKeyID: w.s3.accessKey, secretAccessKey: w.s3.secretKey, endpoint: w.s3.endpoint, region: w.s3.region } },
+    });
+    await core.createPersistentVolume({
+      body: {
+        metadata: { name: 'static-breakable' },
+        spec: {
+          capacity: { storage: '1Gi' }, accessModes: ['ReadWriteMany'], persistentVolumeReclaimPolicy: 'Retain', storageClassName: '',
+          csi: { driver: DRIVER, volumeHandle: 'existing-data', nodeStageSecretRef: { name: 'breakable', namespace: NS } },
+        },
+      },
+    });
+    await claim('static-breakable', { volumeName: 'static-breakable' });
+    await runPod('breakable', 'static-breakable', 'cat /data/root.txt');
+    await core.deleteNamespacedSecret({ namespace: NS, name: 'breakable' });
+    // The mounter replaced: every volume of the node is repaired by the API scan, which reads Secrets.
+    const mounter = await w.podOf('mounter');
+    await core.deleteNamespacedPod({ namespace: NAMESPACE, name: mounter.metadata?.name ?? '' });
+    const seen = await waitFor('SecretUnreadable on the pod and on its claim', async () => {
+      const [pod, pvc] = await Promise.all([eventsOf('Pod', 'breakable', 'SecretUnreadable'), eventsOf('PersistentVolumeClaim', 'static-breakable', 'SecretUnreadable')]);
+      return pod[0] && pvc[0] ? { pod: pod[0], pvc: pvc[0] } : undefined;
+    }, 120_000, 500);
+    assert.equal(seen.pod.type, 'Warning');
+    assert.match(seen.pod.message ?? '', new RegExp(`Secret ${NS}/breakable`));
+    assert.doesNotMatch(JSON.stringify([seen.pod, seen.pvc]), new RegExp(w.s3.secretKey), 'no credential in an Event');
+    await waitFor('a new s3fs serves the volume', async () => ((await s3fsOfBucket('existing-data')).length === 1) || undefined, 60_000, 250);
+    await deletePods('breakable');
+    await waitFor('unstaged', async () => ((await s3fsOfBucket('existing-data')).length === 0) || undefined, 60_000, 250);
   });
 
   it('kubelet\'s view of health: usage in the stats summary, the volume condition abnormal while its s3fs is dead', async () => {

@@ -3,7 +3,7 @@
 // One namespace per test file; `workloads(world, ns)` binds these to it.
 import { createHash } from 'node:crypto';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
-import type { V1Pod, V1PodSecurityContext, V1Probe } from '@kubernetes/client-node';
+import type { CoreV1Event, V1Pod, V1PodSecurityContext, V1Probe } from '@kubernetes/client-node';
 import { mountsUnder, readMountTable } from '../../src/mount/index.js';
 import { s3fsPidsWhere } from '../../src/mount/s3fs-process.js';
 import { isPodReady } from '../harness/cluster.js';
@@ -39,6 +39,8 @@ export interface Workloads {
   s3fsOfBucket(bucket: string): Promise<number[]>;
   /** The node plugin's JSON call log lines of one Node method (current container only). */
   driverCalls(method: string): Promise<Array<Record<string, unknown>>>;
+  /** The Events of one object of this namespace with `reason`, as `kubectl describe` lists them. */
+  eventsOf(kind: 'Pod' | 'PersistentVolumeClaim', name: string, reason: string): Promise<CoreV1Event[]>;
 }
 
 export function workloads(w: World, ns: string): Workloads {
@@ -130,6 +132,10 @@ export function workloads(w: World, ns: string): Workloads {
       const pod = await w.nodePod();
       const log = await w.logs(NAMESPACE, pod.metadata?.name ?? '', 's3fs-csi');
       return log.split('\n').filter((l) => l.includes(`"/csi.v1.Node/${method}"`)).map((l) => JSON.parse(l) as Record<string, unknown>);
+    },
+    async eventsOf(kind, name, reason) {
+      const fieldSelector = `involvedObject.kind=${kind},involvedObject.name=${name},reason=${reason}`;
+      return (await core.listNamespacedEvent({ namespace: ns, fieldSelector })).items;
     },
   };
   return self;
