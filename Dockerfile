@@ -68,6 +68,15 @@ COPY --from=heal /src/s3fs-csi-heal /usr/local/bin/s3fs-csi-heal
 # `s3fs-csi` on PATH: the entrypoint and the exec probe (`s3fs-csi probe`) both use it.
 RUN ln -s /app/bin/s3fs-csi /usr/local/bin/s3fs-csi
 
+# Node's module compile cache, filled now so a started container (and every exec probe) reuses V8's
+# compiled code instead of compiling the sources again (bin/s3fs-csi enables it). Node keeps it per
+# uid: once as root (node plugin, mounter) and once as 65532 (controller); read-only afterwards.
+ENV S3FS_CSI_COMPILE_CACHE=/app/.compile-cache
+RUN mkdir -m 1777 /app/.compile-cache \
+    && node /app/dist/src/compile-cache.js \
+    && setpriv --reuid=65532 --regid=65532 --clear-groups node /app/dist/src/compile-cache.js \
+    && chmod 0755 /app/.compile-cache
+
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 # Labels last: VERSION and REVISION change between builds, and declared above they would be in the

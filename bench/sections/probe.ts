@@ -1,9 +1,13 @@
-// 1. Liveness probing: the driver's built-in /healthz against the livenessprobe sidecar pointed at
-// the same socket (throughput at fixed concurrency, p50/p99), the exec form (`s3fs-csi probe` vs
-// grpcurl), and the memory each costs.
+// 1. Liveness probing: the driver's built-in /healthz (one long-lived connection to its own socket)
+// against the livenessprobe sidecar pointed at the same socket (a fresh connection per request, as
+// v2.19.0 does; bench/peers/livenessprobe when the real one is not served) — throughput at fixed
+// concurrency, p50/p99 — the exec form (`s3fs-csi probe`, Node's HTTP/2, vs grpcurl), and the
+// memory each costs. Goals of issue 15: /healthz ≥ 1.5× the sidecar's req/s with p99 ≤ its p99;
+// exec probe ≤ 2× grpcurl.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { packageRoot } from '../../src/paths.js';
 import { binPath } from '../../test/harness/driver.js';
+import { chartNodeOptions } from '../lib/chart.js';
 import { benchDriver } from '../lib/drivers.js';
 import { freePort, waitFor } from '../../test/harness/net.js';
 import { httpLoad, type LoadResult } from '../lib/httpload.js';
@@ -24,7 +28,8 @@ export async function probeSection(ctx: BenchContext): Promise<SectionResult> {
   const execCalls = ctx.pick(10, 4, 1);
   const rows: Row[] = [];
 
-  const { driver, stop: stopDriver } = await benchDriver(ctx, 'driver (probe)', { mode: 'node', args: ['--probe-timeout', '3s'] });
+  // The node plugin with the chart's V8 flags (node.v8), as it runs in its pod.
+  const { driver, stop: stopDriver } = await benchDriver(ctx, 'driver (probe)', { mode: 'node', args: ['--probe-timeout', '3s'], env: { NODE_OPTIONS: chartNodeOptions() } });
   const port = await freePort();
   const side = startProcess(peer.bin, [`--csi-address=${driver.socketPath}`, `--http-endpoint=127.0.0.1:${port}`, '--probe-timeout=3s']);
   const stopSide = ctx.cleanup.process('livenessprobe', side.proc.pid);

@@ -102,11 +102,35 @@ export class CsiServer {
     private readonly driver: Driver,
     handlers: Partial<Record<ServiceName, ServiceHandlers>>,
   ) {
-    for (const [name, impl] of Object.entries(handlers) as [ServiceName, ServiceHandlers][]) {
-      const wrapped: grpc.UntypedServiceImplementation = {};
-      for (const [method, handler] of Object.entries(impl)) wrapped[method] = wrap(driver, name, method, handler, this.#calls);
-      this.#server.addService(services[name], wrapped);
+    for (const [name, impl] of Object.entries(handlers) as [ServiceName, ServiceHandlers][]) this.#add(name, impl);
+  }
+
+  #add(name: ServiceName, impl: ServiceHandlers): void {
+    const wrapped: grpc.UntypedServiceImplementation = {};
+    for (const [method, handler] of Object.entries(impl)) wrapped[method] = wrap(this.driver, name, method, handler, this.#calls);
+    this.#server.addService(services[name], wrapped);
+  }
+
+  /**
+   * Serves a service whose code is still loading (the socket opens first, see serve.ts): its calls wait
+   * for `loading`, then run the loaded handlers; a method the loaded service lacks answers UNIMPLEMENTED,
+   * and a failed load fails the calls with its error. Once loaded, the real handlers replace the waiting
+   * ones (calls already waiting finish through them).
+   */
+  serveWhenLoaded(name: ServiceName, loading: Promise<ServiceHandlers>): void {
+    const waiting: ServiceHandlers = {};
+    for (const method of Object.keys(services[name])) {
+      waiting[method] = async (request: never, ctx: CallContext) => {
+        const handler = (await loading)[method];
+        if (!handler) throw new CsiError(grpc.status.UNIMPLEMENTED, `${method} is not implemented`);
+        return handler(request, ctx);
+      };
     }
+    this.#add(name, waiting);
+    loading.then((impl) => {
+      this.#server.removeService(services[name]);
+      this.#add(name, impl);
+    }, () => undefined);
   }
 
   async listen(): Promise<void> {

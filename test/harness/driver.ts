@@ -44,6 +44,23 @@ export interface DriverProcess {
   cleanup(): Promise<void>;
 }
 
+/** The last value of a flag given as `--flag value` or `--flag=value`. */
+function lastFlag(args: readonly string[], flag: string): string | undefined {
+  let value: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === flag) value = args[i + 1];
+    else if (args[i]?.startsWith(`${flag}=`)) value = args[i]!.slice(flag.length + 1);
+  }
+  return value;
+}
+
+/** Whether the driver serves HTTP with these flags (an empty --http-endpoint falls back to --health-port). */
+function httpServed(args: readonly string[]): boolean {
+  const mode = lastFlag(args, '--mode');
+  if (mode === 'mounter') return false;
+  return Boolean(lastFlag(args, '--http-endpoint')) || lastFlag(args, '--health-port') !== '0';
+}
+
 export async function startDriver(opts: DriverOptions = {}): Promise<DriverProcess> {
   const ownDir = !opts.dir;
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 's3fs-csi-drv-')));
@@ -145,7 +162,10 @@ export async function startDriver(opts: DriverOptions = {}): Promise<DriverProce
           if (!existsSync(socketPath)) return undefined;
           await driver.call('Identity', 'GetPluginInfo', {}, 2000);
           return true;
-        }, 20_000, 50),
+        }, 20_000, 50).then(() => (httpServed(args)
+          // The socket opens first; HTTP comes up once the rest of the driver has loaded.
+          ? waitFor('the driver\'s HTTP endpoint', () => fetch(`http://127.0.0.1:${httpPort}/metrics`, { signal: AbortSignal.timeout(2000) }).then(() => true, () => undefined), 20_000, 50)
+          : true)),
       ]);
     } catch (err) {
       await driver.cleanup();

@@ -5,7 +5,7 @@
 // cached by its inputs) has the expected config and files and runs the driver under runc.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -21,9 +21,9 @@ interface Run {
   stdout: string;
   stderr: string;
 }
-function run(bin: string, args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<Run> {
+function run(bin: string, args: string[], opts: { cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(bin, args, { cwd: opts.cwd, timeout: opts.timeoutMs ?? 60_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+    execFile(bin, args, { cwd: opts.cwd, env: opts.env, timeout: opts.timeoutMs ?? 60_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
       resolve({ code, stdout, stderr });
     });
@@ -83,6 +83,15 @@ describe('Dockerfile', () => {
     assert.ok(ins.some(([k, v]) => k === 'RUN' && v.includes('ln -s /app/bin/s3fs-csi /usr/local/bin/s3fs-csi')));
   });
 
+  it('bakes Node\'s compile cache at build time, for root and for the image user, where bin/s3fs-csi looks', async () => {
+    const ins = await instructions();
+    assert.ok(ins.some(([k, v]) => k === 'ENV' && v === 'S3FS_CSI_COMPILE_CACHE=/app/.compile-cache'));
+    const fill = ins.find(([k, v]) => k === 'RUN' && v.includes('compile-cache.js'))?.[1] ?? '';
+    assert.match(fill, /node \/app\/dist\/src\/compile-cache\.js .*setpriv --reuid=65532 --regid=65532 --clear-groups node \/app\/dist\/src\/compile-cache\.js/);
+    assert.match(fill, /chmod 0755 \/app\/\.compile-cache$/, 'read-only once filled');
+    assert.match(await readFile(join(packageRoot, 'bin', 's3fs-csi'), 'utf8'), /enableCompileCache\?\.\(cacheDir \|\| undefined\)/);
+  });
+
   it('.dockerignore lets in exactly what the Dockerfile copies from the context', async () => {
     const ins = await instructions();
     const sources = ins
@@ -114,6 +123,11 @@ describe('Dockerfile', () => {
     const probe = await run(process.execPath, [join(app, 'bin', 's3fs-csi'), 'probe', '--endpoint', `unix://${join(app, 'none.sock')}`, '--timeout', '1s']);
     assert.equal(probe.code, 1);
     assert.ok(probe.stderr.length > 0);
+    // The Dockerfile's compile-cache step works on this layer: it loads every role's modules.
+    const cache = join(app, '.compile-cache');
+    const fill = await run(process.execPath, [join(app, 'dist', 'src', 'compile-cache.js')], { env: { ...process.env, S3FS_CSI_COMPILE_CACHE: cache } });
+    assert.equal(fill.code, 0, fill.stderr);
+    assert.ok((await readdir(cache)).length > 0, 'cache written');
   });
 });
 

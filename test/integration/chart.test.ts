@@ -120,6 +120,12 @@ describe('helm chart: defaults', () => {
     assert.equal(container(plain.spec!, 's3fs-csi').securityContext?.privileged, false);
     assert.equal(driver.securityContext?.runAsUser, 0);
     assert.deepEqual(driver.env?.find((e) => e.name === 'KUBE_NODE_NAME')?.valueFrom, { fieldRef: { fieldPath: 'spec.nodeName' } });
+    // V8 heap limits (node.v8): a small young generation keeps the idle driver small (docs/bench.md).
+    assert.equal(driver.env?.find((e) => e.name === 'NODE_OPTIONS')?.value, '--max-semi-space-size=2 --max-old-space-size=256');
+    const v8Off = container(nodeDs(await render({ node: { v8: { maxSemiSpaceSizeMiB: 0, maxOldSpaceSizeMiB: 0 } } })).spec!, 's3fs-csi');
+    assert.equal(v8Off.env?.find((e) => e.name === 'NODE_OPTIONS'), undefined, 'V8 defaults: NODE_OPTIONS left to node.env');
+    const oldOnly = container(nodeDs(await render({ node: { v8: { maxSemiSpaceSizeMiB: 0, maxOldSpaceSizeMiB: 512 } } })).spec!, 's3fs-csi');
+    assert.equal(oldOnly.env?.find((e) => e.name === 'NODE_OPTIONS')?.value, '--max-old-space-size=512');
     const mounts = Object.fromEntries((driver.volumeMounts ?? []).map((m) => [m.name, m]));
     assert.equal(mounts['kubelet-dir']?.mountPath, '/var/lib/kubelet');
     assert.equal(mounts['kubelet-dir']?.mountPropagation, 'HostToContainer');

@@ -1,9 +1,16 @@
 // A stand-in for the kubernetes-csi livenessprobe sidecar v2.19.0, used only by the benchmark when the
 // Go module proxy does not serve the sidecar itself. Written for this project (no sidecar code is
-// copied); it does per /healthz request what the sidecar does, with the same library calls that make
-// up its cost: a fresh csi-lib-utils connection (with its metrics interceptor), rpc.Probe under
-// --probe-timeout, close, 200 "ok" or 500 with the reason. One GetPluginInfo at start, like the
-// sidecar, which also learns the driver name that way.
+// copied). What v2.19.0's cmd/livenessprobe does, and so this program does:
+//   - at start: one connection with no timeout (WithTimeout(0): wait for the driver however long),
+//     GetPluginInfo for the driver name (the metrics label), connection closed;
+//   - per /healthz request: a context with --probe-timeout on the request's context, a *fresh*
+//     csi-lib-utils connection (connection.Connect with the metrics manager, WithTimeout(probe
+//     timeout)), rpc.Probe on it, the connection closed; 500 with the error text when either fails,
+//     500 "driver responded but is not ready" for ready=false, else 200 "ok";
+//   - /metrics from the csi-lib-utils metrics manager on the same mux (--http-endpoint).
+//
+// Differences that do not touch the per-request path: csi-lib-utils v0.25.0 here (v2.19.0 pins
+// v0.24.0), and no klog (the sidecar logs per request only at -v=5, or on failure).
 package main
 
 import (
@@ -26,7 +33,7 @@ func main() {
 	flag.Parse()
 
 	mm := metrics.NewCSIMetricsManager("")
-	conn, err := connlib.Connect(context.Background(), *csiAddress, mm, connlib.WithTimeout(time.Minute))
+	conn, err := connlib.Connect(context.Background(), *csiAddress, mm, connlib.WithTimeout(0))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "connect:", err)
 		os.Exit(1)
