@@ -164,7 +164,7 @@ describe('s3fs-csi under a real kubelet', { timeout: 20 * 60_000 }, () => {
     await waitFor('both static volumes unstaged', async () => ((await s3fsOfBucket('existing-data')).length === 0) || undefined, 60_000, 250);
   });
 
-  it('a repair whose Secret is gone: Warning SecretUnreadable on the pod and its claim; the volume is served on with the credentials s3fs had', async () => {
+  it('a repair whose Secret is gone: Warning SecretUnreadable on the pod and its claim; once the Secret is back, the volume is repaired (VolumeRecovered)', async () => {
     const core = w.node.kube.core;
     await core.createNamespacedSecret({
       namespace: NS,
@@ -192,7 +192,14 @@ describe('s3fs-csi under a real kubelet', { timeout: 20 * 60_000 }, () => {
     assert.equal(seen.pod.type, 'Warning');
     assert.match(seen.pod.message ?? '', new RegExp(`Secret ${NS}/breakable`));
     assert.doesNotMatch(JSON.stringify([seen.pod, seen.pvc]), new RegExp(w.s3.secretKey), 'no credential in an Event');
-    await waitFor('a new s3fs serves the volume', async () => ((await s3fsOfBucket('existing-data')).length === 1) || undefined, 60_000, 250);
+    // The new mounter holds no credentials of the old one: the Secret is the only source, so the volume
+    // stays down until it is back, and the next scan (the chart's 60 s interval at most) repairs it.
+    await core.createNamespacedSecret({
+      namespace: NS,
+      body: { metadata: { name: 'breakable' }, stringData: { accessKeyID: w.s3.accessKey, secretAccessKey: w.s3.secretKey, endpoint: w.s3.endpoint, region: w.s3.region } },
+    });
+    await waitFor('a new s3fs serves the volume', async () => ((await s3fsOfBucket('existing-data')).length === 1) || undefined, 120_000, 250);
+    await waitFor('VolumeRecovered on the pod', async () => ((await eventsOf('Pod', 'breakable', 'VolumeRecovered')).length > 0) || undefined, 30_000, 250);
     await deletePods('breakable');
     await waitFor('unstaged', async () => ((await s3fsOfBucket('existing-data')).length === 0) || undefined, 60_000, 250);
   });
