@@ -23,8 +23,6 @@ export interface DesiredTarget {
   /** For the involvedObject of the Events recovery writes on the pod. */
   podResourceVersion?: string;
   readonly: boolean;
-  /** Pod phase Running: kubelet has published it, so a missing target is re-created. */
-  running: boolean;
 }
 
 export interface DesiredVolume {
@@ -262,7 +260,6 @@ export function desiredState(view: ClusterView, o: DesiredOptions): DesiredState
           podName: pod.metadata?.name ?? '',
           podResourceVersion: pod.metadata?.resourceVersion,
           readonly: pc.readOnly || csi.readOnly === true,
-          running: pod.status?.phase === 'Running',
         });
       }
     }

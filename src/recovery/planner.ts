@@ -115,12 +115,16 @@ export function plan(desired: DesiredState, facts: NodeFacts): Plan {
         continue;
       }
       const state = tf?.state ?? 'missing';
-      // Kubelet has set this target up (vol_data.json written or something mounted) or the pod runs:
-      // otherwise kubelet has not reached it yet and will publish it itself.
-      const expected = tf?.volData !== undefined || (tf?.layers ?? 0) > 0 || t.running;
+      // Only a target kubelet holds set up (its vol_data.json written, or something mounted there) is
+      // recovery's to publish. Kubelet writes vol_data.json before NodePublishVolume and removes it
+      // after NodeUnpublishVolume, and it survives a reboot on disk; the pod's phase in the API does
+      // not say this: a Running pod being deleted may have just been unpublished by kubelet, and
+      // publishing it again would leave a mount kubelet no longer knows (its NodeUnstageVolume then
+      // fails for good with "still mounted by other references").
+      const expected = tf?.volData !== undefined || (tf?.layers ?? 0) > 0;
       let action: TargetAction = 'none';
       if (!expected) {
-        skipped.push({ subject: `target ${t.path}`, reason: `pod ${t.podNamespace}/${t.podName} not set up by kubelet yet`, warn: false });
+        skipped.push({ subject: `target ${t.path}`, reason: `pod ${t.podNamespace}/${t.podName} not set up by kubelet (not yet, or no longer)`, warn: false });
         continue;
       }
       if (DEAD.has(state) || state === 'error') action = 'republish';

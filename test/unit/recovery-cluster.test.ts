@@ -87,7 +87,7 @@ describe('desiredState', () => {
     const v1 = d.volumes.find((v) => v.pvName === 'pv1');
     assert.ok(v1);
     assert.equal(v1.stagingPath, stagingPathFor(KUBELET, DRIVER, 'bucket-pv1'));
-    assert.deepEqual(v1.targets.map((t) => [t.podName, t.readonly, t.running]), [['a', false, true], ['b', true, true]]);
+    assert.deepEqual(v1.targets.map((t) => [t.podName, t.readonly]), [['a', false], ['b', true]]);
     assert.equal(v1.targets[0]?.path, targetPathFor(KUBELET, 'uid-default-a', 'pv1'));
     assert.deepEqual(v1.secretRef, { namespace: 'default', name: 'creds', source: 'pv nodeStageSecretRef' });
     assert.deepEqual(v1.volumeContext, { bucket: 'b1' });

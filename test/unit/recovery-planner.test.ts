@@ -90,15 +90,27 @@ describe('planner', () => {
     assert.deepEqual(p.volumes[0]?.targets.map((t) => [t.target.podName, t.action]), [['p1', 'republish'], ['p2', 'none']]);
   });
 
-  it('missing while the pod runs (node reboot, mounts gone): mount and publish', () => {
-    const p = plan(cluster(), { stagings: [], targets: [] });
+  it('missing while the pod runs (node reboot, mounts gone, vol_data.json kept on disk): mount and publish', () => {
+    const p = plan(cluster(), {
+      stagings: [],
+      targets: [target(U1, 'pv-a', 'bucket-a', 'missing'), target(U2, 'pv-a', 'bucket-a', 'missing'), target(U3, 'pv-b', 'bucket-b/prefix', 'missing')],
+    });
     assert.deepEqual(p.volumes.map((v) => [v.stage, v.targets.map((t) => t.action).join(',')]).sort(), [['mount', 'publish'], ['mount', 'publish,publish']]);
+  });
+
+  it('a Running pod whose target kubelet has torn down (no vol_data.json, nothing mounted) is left to kubelet, never published again', () => {
+    const p = plan(cluster(), {
+      stagings: [staging('bucket-a', 'healthy')],
+      targets: [target(U1, 'pv-a', 'bucket-a', 'missing', { volData: undefined }), target(U2, 'pv-a', 'bucket-a', 'healthy')],
+    });
+    assert.deepEqual(p.volumes.flatMap((v) => v.targets).filter((t) => t.target.podName === 'p1'), [], 'nothing planned for p1');
+    assert.ok(p.skipped.some((s) => s.subject === `target ${T(U1, 'pv-a')}` && s.reason.includes('not set up by kubelet')));
   });
 
   it('pending pods that kubelet has not set up (no vol_data.json, nothing mounted) are left to kubelet', () => {
     const p = plan(cluster({ phase: 'Pending' }), { stagings: [], targets: [] });
     assert.deepEqual(p.volumes, []);
-    assert.ok(p.skipped.some((s) => s.reason.includes('not set up by kubelet yet')));
+    assert.ok(p.skipped.some((s) => s.reason.includes('not set up by kubelet')));
   });
 
   it('pending pods with vol_data.json written (kubelet got that far) are mounted', () => {
