@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { V1Pod } from '@kubernetes/client-node';
+import { packageRoot } from '../../src/paths.js';
 import { type TestNode, isPodReady, startNode } from '../harness/cluster.js';
 import { helm, upgradeInstall, chartDir } from '../harness/chart.js';
 import { type E2eImages, ensureE2eImages } from '../harness/images.js';
@@ -94,6 +95,7 @@ export async function startWorld(): Promise<World> {
       if (!pod) throw new Error(`no ${component} pod`);
       return pod;
     };
+    let installs = 0;
     const world: World = {
       node: n,
       s3,
@@ -102,6 +104,9 @@ export async function startWorld(): Promise<World> {
       ports,
       values: {},
       async install(values) {
+        // An upgrade replaces the driver's pods, and their logs go with them: keep them, since the
+        // cause of a later failure (a repair that did not happen) is often only in there.
+        if (installs++ > 0) await world.saveLogs(join(packageRoot, 'build', 'e2e', 'logs', `before-install-${new Date().toISOString().replace(/[:.]/g, '-')}`)).catch(() => undefined);
         const r = await upgradeInstall(values, { release: RELEASE, namespace: NAMESPACE, kubeconfig: n.kube.adminKubeconfig });
         if (r.code !== 0) throw new Error(`helm upgrade --install failed: ${r.stderr}`);
         world.values = values;
