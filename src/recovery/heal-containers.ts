@@ -4,12 +4,15 @@
 // mount, which s3fs-csi-heal replaces inside their mount namespace (docs/kernel.md). One /proc scan
 // for all volumes given, a plan per volume (pure, src/mount/heal-plan.ts), a few helpers at once,
 // each under a deadline. Every outcome is logged and counted; none of them fails the repair.
+import { join } from 'node:path';
 import type { Driver } from '../driver.js';
 import { errorMessage } from '../errors.js';
-import { type HealResult, type HealTask, type HealWhere, otherNamespaces, planHeals, readMountTable, layersAt, resolveHealHelper, runHealHelper, seesHostPids, type VolumeLayers, volumeLayers } from '../mount/index.js';
+import { type HealResult, type HealTask, type HealWhere, otherNamespaces, planHeals, readMountTable, layersAt, resolveHealHelper, runHealHelper, seesHostPids, statfsUnderDeadline, type VolumeLayers, volumeLayers } from '../mount/index.js';
 import { mapSettled } from './pool.js';
 
 const HELPER_TIMEOUT_MS = 5000;
+/** statfs of a container's mount before it is replaced: a dead FUSE mount fails at once (ENOTCONN). */
+const LIVENESS_TIMEOUT_MS = 2000;
 const PARALLELISM = 4;
 
 /** Heals the containers of the volumes staged at `stagingPaths`; resolves to one result per dead mount found. */
@@ -37,9 +40,10 @@ export async function healContainers(driver: Driver, stagingPaths: readonly stri
     if (!helper) {
       for (const t of tasks) results.push({ result: 'failed', where: whereOf(t), reason: 'helper', message: `${driver.config.healHelper} not found (--heal-helper)`, ms: 0 });
     } else {
-      const settled = await mapSettled(tasks, PARALLELISM, (t) => runHealHelper(helper, t, HELPER_TIMEOUT_MS));
+      const dead = await reallyDead(tasks, results);
+      const settled = await mapSettled(dead, PARALLELISM, (t) => runHealHelper(helper, t, HELPER_TIMEOUT_MS));
       settled.forEach((r, i) => {
-        const t = tasks[i];
+        const t = dead[i];
         if (r.status === 'fulfilled') results.push(r.value);
         else if (t) results.push({ result: 'failed', where: whereOf(t), reason: 'helper', message: errorMessage(r.reason), ms: 0 });
       });
@@ -58,6 +62,25 @@ export async function healContainers(driver: Driver, stagingPaths: readonly stri
 }
 
 const whereOf = (t: HealTask): HealWhere => ({ ns: t.ns, pid: t.pid, target: t.target });
+
+/**
+ * The tasks whose mount really is dead. A device number is not an identity: once no mount holds a
+ * dead s3fs's superblock any more, the kernel hands its number to the next FUSE mount, so a device
+ * in a volume's history can belong to another volume's live s3fs by now, and replacing that mount
+ * would put the wrong volume in the container. So statfs through the container's root decides: a
+ * mount that answers is left alone (and reported as skipped).
+ */
+async function reallyDead(tasks: readonly HealTask[], results: HealResult[]): Promise<HealTask[]> {
+  const checked = await mapSettled(tasks, PARALLELISM, (t) => statfsUnderDeadline(join('/proc', String(t.pid), 'root', t.target), LIVENESS_TIMEOUT_MS));
+  const dead: HealTask[] = [];
+  checked.forEach((c, i) => {
+    const t = tasks[i];
+    if (!t) return;
+    if (c.status === 'fulfilled' && c.value.state === 'healthy') results.push({ result: 'skipped', where: whereOf(t), reason: `the mount answers: device ${t.deadDevice} is not a dead mount of this volume any more` });
+    else dead.push(t);
+  });
+  return dead;
+}
 
 function report(driver: Driver, r: HealResult): void {
   driver.metrics.containerHeals.inc({ result: r.result });

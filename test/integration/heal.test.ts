@@ -30,6 +30,8 @@ let staging: string;
 let rwTarget: string;
 let roTarget: string;
 const containers: NsContainer[] = [];
+/** tmpfs mounts taken to get a freed device number back (unmounted after the tests). */
+const reuseMounts: string[] = [];
 
 async function container(o: Parameters<typeof startContainer>[0]): Promise<NsContainer> {
   const c = await startContainer(o);
@@ -87,6 +89,7 @@ before(async () => {
 
 after(async () => {
   for (const c of containers) c.stop();
+  for (const dir of reuseMounts.reverse()) await run('umount', [dir]).catch(() => undefined);
   await d?.stop('SIGKILL').catch(() => undefined);
   await scrubDir(base).catch(() => undefined);
   await s3?.stop();
@@ -177,5 +180,31 @@ describe('containers healed in place after s3fs dies (real s3fs, real namespaces
     assert.equal(pass?.failed, 0);
     const each = logLines('container healed in place').slice(-23).map((l) => Number(l.ms)).sort((a, b) => a - b);
     process.stdout.write(`# heal: s3fs killed -> staging repaired ${repaired} ms -> 23 containers readable ${all} ms (heal pass ${String(pass?.ms)} ms, ${String(pass?.namespaces)} namespaces scanned; one helper run ${each[0]}-${each.at(-1)} ms, median ${each[11]} ms)\n`);
+  });
+
+  it('a dead device number the kernel has since given to another mount is never healed over: that mount answers, so it is left alone', async () => {
+    const passes = logLines('container heal pass done').length;
+    const { dead } = await killS3fs();
+    await waitFor('heal pass after the repair', async () => (logLines('container heal pass done').length > passes ? true : undefined), 30_000, 100);
+    // Once no mount holds the dead s3fs's superblock, the kernel hands its anonymous device number to
+    // the next mount that needs one (lowest free first): take tmpfs mounts until one gets it.
+    const reused = await waitFor(`a tmpfs mount with device ${dead}`, async () => {
+      const dir = join(base, `reuse-${reuseMounts.length}`);
+      await mkdir(dir, { recursive: true });
+      await run('mount', ['-t', 'tmpfs', 'tmpfs', dir]);
+      reuseMounts.push(dir);
+      return (await devicesAt(dir)).at(-1) === dead ? dir : undefined;
+    }, 20_000, 10);
+    await writeFile(join(reused, 'marker.txt'), 'another volume\n');
+    const other = await container({ propagation: 'private', root: join(base, 'c-other'), binds: [{ source: reused, path: '/other' }] });
+    // The volume's device history still names the reused number: the next repair's heal pass finds it.
+    const before = logLines('container heal pass done').length;
+    await killS3fs();
+    await waitFor('heal pass after the next repair', async () => (logLines('container heal pass done').length > before ? true : undefined), 30_000, 100);
+    assert.equal((await other.exec(['cat', '/other/marker.txt'])).out, 'another volume\n', 'the other mount is untouched');
+    assert.equal(layersAt(await other.mounts(), '/other').at(-1)?.device, dead);
+    const skipped = logLines('container heal skipped').find((l) => l.pid === other.pid);
+    assert.match(String(skipped?.reason), /the mount answers/);
+    assert.ok(!logLines('container healed in place').some((l) => l.pid === other.pid));
   });
 });
