@@ -13,7 +13,7 @@ TEST_FLAGS ?= --test-concurrency=1 --test-timeout=600000 --test-force-exit
 # Node 24's runner takes files or globs (a bare directory is read as a module): pure logic, the
 # integration tests, the fault suite and the full csi-sanity suite. The end-to-end tests under a real
 # kubelet run with `make e2e` (docs/e2e.md). They join `make test` once they no longer miss: of the
-# last four runs one missed a heal in place after the mounter's replacement, cause not yet known.
+# last five runs one missed a heal in place after the mounter's replacement, cause not yet known.
 E2E_TESTS ?= 'dist/test/e2e/**/*.test.js'
 TESTS ?= 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js' 'dist/test/faults/**/*.test.js' 'dist/test/sanity/**/*.test.js'
 
