@@ -1,75 +1,40 @@
-// The protobuf wire form of csi.v1.ProbeResponse, read without a proto loader:
+// The protobuf wire form of csi.v1.ProbeResponse, read with protobufjs's minimal Reader (the runtime
+// @grpc/proto-loader itself builds on) instead of loading and parsing csi.proto:
 //   message ProbeResponse { google.protobuf.BoolValue ready = 1; }
 //   message BoolValue { bool value = 1; }
 // `ready` absent means ready (CSI spec); a present BoolValue without `value` is false (proto3 default).
-// Unknown fields are skipped, as any protobuf reader does, so a newer CSI version still decodes.
+// Unknown fields are skipped, as any protobuf reader does, so a newer CSI version still decodes;
+// truncated input makes the Reader throw (RangeError "index out of range").
+import protobuf from 'protobufjs/minimal.js';
 
 export interface ProbeReply {
   /** undefined when the driver did not set the field. */
   ready?: boolean;
 }
 
-/** Reads a varint at `pos`; returns [value, next position]. Values above 2^53 lose precision (unused here). */
-function varint(buf: Uint8Array, pos: number): [number, number] {
-  let value = 0;
-  let scale = 1;
-  for (let i = pos; i < buf.length && i < pos + 10; i++) {
-    const b = buf[i]!;
-    value += (b & 0x7f) * scale;
-    if ((b & 0x80) === 0) return [value, i + 1];
-    scale *= 128;
-  }
-  throw new Error('malformed protobuf: truncated varint');
-}
-
-/** Calls `onField(field, wireType, value | [start, end])` for each top-level field of a message. */
-function fields(buf: Uint8Array, onField: (field: number, wire: number, value: number, start: number, end: number) => void): void {
-  let pos = 0;
-  while (pos < buf.length) {
-    const [key, afterKey] = varint(buf, pos);
-    const field = Math.floor(key / 8);
-    const wire = key & 7;
-    if (field === 0) throw new Error('malformed protobuf: field number 0');
-    pos = afterKey;
-    switch (wire) {
-      case 0: {
-        const [v, next] = varint(buf, pos);
-        onField(field, wire, v, pos, next);
-        pos = next;
-        break;
-      }
-      case 1:
-        pos += 8;
-        break;
-      case 2: {
-        const [len, start] = varint(buf, pos);
-        const end = start + len;
-        if (end > buf.length) throw new Error('malformed protobuf: length past the end');
-        onField(field, wire, len, start, end);
-        pos = end;
-        break;
-      }
-      case 5:
-        pos += 4;
-        break;
-      default:
-        throw new Error(`malformed protobuf: wire type ${wire}`);
-    }
-    if (pos > buf.length) throw new Error('malformed protobuf: field past the end');
-  }
-}
+const LENGTH_DELIMITED = 2;
+const VARINT = 0;
 
 export function decodeProbeResponse(buf: Uint8Array): ProbeReply {
+  const r = protobuf.Reader.create(buf);
   const out: ProbeReply = {};
-  fields(buf, (field, wire, _value, start, end) => {
-    if (field !== 1 || wire !== 2) return;
+  while (r.pos < r.len) {
+    const tag = r.uint32();
+    if (tag >>> 3 !== 1 || (tag & 7) !== LENGTH_DELIMITED) {
+      r.skipType(tag & 7);
+      continue;
+    }
     // A repeated occurrence of a message field merges; for BoolValue the last `value` wins.
+    const end = r.uint32() + r.pos;
+    if (end > r.len) throw new RangeError(`index out of range: BoolValue ends at ${end} of ${r.len}`);
     let ready = out.ready ?? false;
-    fields(buf.subarray(start, end), (f, w, v) => {
-      if (f === 1 && w === 0) ready = v !== 0;
-    });
+    while (r.pos < end) {
+      const t = r.uint32();
+      if (t >>> 3 === 1 && (t & 7) === VARINT) ready = r.bool();
+      else r.skipType(t & 7);
+    }
     out.ready = ready;
-  });
+  }
   return out;
 }
 
