@@ -4,14 +4,14 @@
 // now (a rotated key takes effect); a healthy-but-unsupervised volume is adopted with the recorded
 // spec when it is on disk (no API call). Every outcome is logged and counted, and each volume's
 // outcome is handed to `report` as a typed RecoveryOutcome (the Events on its Pods and PVC).
-import { access } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import type { Driver } from '../driver.js';
 import { errorMessage } from '../errors.js';
 import type { KubeReader } from '../kube/client.js';
 import { type MountEngine, type StageSpec, stageSpecFrom } from '../mount/index.js';
 import { healContainers } from './heal-containers.js';
 import { LocalRecoveryError, localSpec } from './local.js';
+import { readVolData } from './observe.js';
 import { type Fixable, type RecoveryOutcome, type RecoverySteps, didRecover, fixableProblem, podRefs, refsOf } from './outcome-events.js';
 import type { OrphanPlan, Plan, VolumePlan } from './planner.js';
 import { mapSettled } from './pool.js';
@@ -163,7 +163,7 @@ export async function executePlan(p: Plan, deps: ExecutorDeps): Promise<Executio
           }
           // The plan may be seconds old: a target kubelet has unpublished since (its vol_data.json gone)
           // is no longer ours to bind (planner.ts says why).
-          if (tp.action === 'publish' && !(await kubeletHolds(t.path))) {
+          if (tp.action === 'publish' && !(await readVolData(dirname(t.path)))) {
             log.info({ ...fields, target_path: t.path }, 'publish skipped: kubelet has unpublished the target meanwhile');
             continue;
           }
@@ -222,7 +222,3 @@ export async function executePlan(p: Plan, deps: ExecutorDeps): Promise<Executio
   return { outcomes, problems: [...new Set(problems)], repaired, failed };
 }
 
-/** Kubelet still holds a publish target set up: its vol_data.json (written before NodePublishVolume, removed after NodeUnpublishVolume) exists. */
-async function kubeletHolds(target: string): Promise<boolean> {
-  return access(join(dirname(target), 'vol_data.json')).then(() => true, () => false);
-}

@@ -21,7 +21,8 @@ export interface ObserveOptions {
   parallelism: number;
 }
 
-async function readVolData(dir: string): Promise<VolData | undefined> {
+/** kubelet's vol_data.json of a CSI volume directory (a target's parent or a staging dir), if it holds one. */
+export async function readVolData(dir: string): Promise<VolData | undefined> {
   try {
     const j = JSON.parse(await readFile(`${dir}/vol_data.json`, 'utf8')) as Record<string, unknown>;
     return {
