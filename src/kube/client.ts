@@ -98,6 +98,22 @@ export function toKubeError(err: unknown, req: Request): KubeError {
 
 const isNotFound = (err: unknown): boolean => err instanceof ApiException && err.code === 404;
 
+/**
+ * `fn()`, or the error `onTimeout()` makes once `ms` have passed: client-node's requests carry no
+ * deadline of their own, and a hung API server must not hold a scan or an Event write for ever.
+ */
+export async function withDeadline<T>(fn: () => Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onTimeout()), ms);
+  });
+  try {
+    return await Promise.race([fn(), deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export function createKubeReader(opts: KubeAccessOptions = {}): KubeReader {
   const kc = loadKubeConfig(opts.kubeconfig);
   const core = kc.makeApiClient(CoreV1Api);
@@ -107,17 +123,11 @@ export function createKubeReader(opts: KubeAccessOptions = {}): KubeReader {
 
   const call = async <T>(req: Request, fn: () => Promise<T>, allowNotFound: boolean): Promise<T | undefined> => {
     calls++;
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new KubeError('timeout', `API server did not answer within ${timeoutMs} ms while reading ${req.what}`)), timeoutMs);
-    });
     try {
-      return await Promise.race([fn(), deadline]);
+      return await withDeadline(fn, timeoutMs, () => new KubeError('timeout', `API server did not answer within ${timeoutMs} ms while reading ${req.what}`));
     } catch (err) {
       if (allowNotFound && isNotFound(err)) return undefined;
       throw toKubeError(err, req);
-    } finally {
-      clearTimeout(timer);
     }
   };
 

@@ -10,7 +10,7 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { scrub } from '../secrets.js';
-import { loadKubeConfig } from './client.js';
+import { loadKubeConfig, withDeadline } from './client.js';
 import {
   type AggregationOptions, type AggregationState, DEFAULT_AGGREGATION, type Decision, type EventBody, type EventIntent, type EventSource,
   decide, emptyAggregationState,
@@ -193,18 +193,12 @@ export function apiEventSink(o: { kubeconfig?: string; timeoutMs?: number } = {}
   const core = loadKubeConfig(o.kubeconfig).makeApiClient(CoreV1Api);
   const timeoutMs = o.timeoutMs ?? 10_000;
   const call = async (what: string, fn: () => Promise<unknown>): Promise<void> => {
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new EventWriteError(undefined, `API server did not answer within ${timeoutMs} ms (${what})`)), timeoutMs);
-    });
     try {
-      await Promise.race([fn(), deadline]);
+      await withDeadline(fn, timeoutMs, () => new EventWriteError(undefined, `API server did not answer within ${timeoutMs} ms (${what})`));
     } catch (err) {
       if (err instanceof EventWriteError) throw err;
       if (err instanceof ApiException) throw new EventWriteError(err.code, `${what}: HTTP ${err.code}`);
       throw new EventWriteError(undefined, `${what}: ${errorMessage(err)}`);
-    } finally {
-      clearTimeout(timer);
     }
   };
   return {
