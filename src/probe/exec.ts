@@ -3,6 +3,7 @@
 // — its own flag reading and src/probe/once.ts over Node's HTTP/2 — not the command line parser, the
 // logger, a gRPC library or any proto file. Anything it does not recognise (--help, a typo, an invalid duration) goes
 // to the full command line (main.ts), which prints help and errors exactly as for every command.
+import { parseArgs } from 'node:util';
 import { socketPathOf } from '../config.js';
 import { parseDuration } from '../duration.js';
 
@@ -20,29 +21,20 @@ const DEFAULT_TIMEOUT_MS = 3000;
  * default, as the full command line reads them); undefined for anything else.
  */
 export function parseProbeArgs(args: readonly string[], env: NodeJS.ProcessEnv): ProbeArgs | undefined {
-  let endpoint: string | undefined;
-  let timeout: string | undefined;
-  let ignoreNotReady = false;
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    const eq = arg.indexOf('=');
-    const name = eq > 0 ? arg.slice(0, eq) : arg;
-    if (name === '--ignore-not-ready' && eq < 0) {
-      ignoreNotReady = true;
-      continue;
-    }
-    if (name !== '--endpoint' && name !== '--timeout') return undefined;
-    let value: string | undefined;
-    if (eq > 0) value = arg.slice(eq + 1);
-    else {
-      value = args[++i];
-      if (value === undefined) return undefined;
-    }
-    if (name === '--endpoint') endpoint = value;
-    else timeout = value;
+  let values: { endpoint?: string; timeout?: string; 'ignore-not-ready'?: boolean };
+  try {
+    // Node's own parser (no load cost); strict: an unknown flag, a missing value or a positional throws.
+    ({ values } = parseArgs({
+      args: [...args],
+      options: { endpoint: { type: 'string' }, timeout: { type: 'string' }, 'ignore-not-ready': { type: 'boolean' } },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch {
+    return undefined;
   }
-  endpoint ??= env.CSI_ENDPOINT ?? DEFAULT_ENDPOINT;
-  timeout ??= env.S3FS_CSI_PROBE_TIMEOUT;
+  const endpoint = values.endpoint ?? env.CSI_ENDPOINT ?? DEFAULT_ENDPOINT;
+  const timeout = values.timeout ?? env.S3FS_CSI_PROBE_TIMEOUT;
   let timeoutMs = DEFAULT_TIMEOUT_MS;
   if (timeout !== undefined) {
     try {
@@ -51,7 +43,7 @@ export function parseProbeArgs(args: readonly string[], env: NodeJS.ProcessEnv):
       return undefined;
     }
   }
-  return { endpoint, timeoutMs, requireReady: !ignoreNotReady };
+  return { endpoint, timeoutMs, requireReady: values['ignore-not-ready'] !== true };
 }
 
 /** Runs one probe and exits: 0 healthy (and ready unless --ignore-not-ready), 1 not, 2 bad endpoint. */
