@@ -37,20 +37,15 @@ export async function serve(cfg: Config): Promise<void> {
   const server = new CsiServer(driver, { Identity: identityService(driver) });
   // The other services are registered now (their calls wait for their code) and load once the socket
   // is open, so that loading never delays it.
-  let opened: () => void = () => undefined;
-  const afterOpen = new Promise<void>((resolve) => {
-    opened = resolve;
-  });
+  const open = Promise.withResolvers<void>();
+  const afterOpen = open.promise;
   // Each role loads only its own code: a node pod never loads the S3 SDK, a controller never s3fs code.
   const controller = hasController(cfg) ? afterOpen.then(() => import('./csi/controller.js')).then((m) => m.controllerService(driver)) : undefined;
   if (controller) server.serveWhenLoaded('Controller', controller);
   // The Node service needs the mount engine, which is made below, after the socket opened.
-  let engineMade: (engine: MountEngine) => void = () => undefined;
-  const engine = new Promise<MountEngine>((resolve) => {
-    engineMade = resolve;
-  });
+  const engine = Promise.withResolvers<MountEngine>();
   const node = hasNode(cfg)
-    ? Promise.all([afterOpen.then(() => import('./csi/node.js')), engine]).then(([m, mounter]) => m.nodeService(driver, mounter))
+    ? Promise.all([afterOpen.then(() => import('./csi/node.js')), engine.promise]).then(([m, mounter]) => m.nodeService(driver, mounter))
     : undefined;
   if (node) server.serveWhenLoaded('Node', node);
   await server.listen();
@@ -58,7 +53,7 @@ export async function serve(cfg: Config): Promise<void> {
   // once (a registrar sidecar, a probe) would wait for all of them: give it a moment first, and a
   // turn of the event loop between groups below.
   await sleep(LISTEN_GRACE_MS);
-  opened();
+  open.resolve();
 
   let loaded: Awaited<ReturnType<typeof startRest>>;
   try {
@@ -97,7 +92,7 @@ export async function serve(cfg: Config): Promise<void> {
     // Connect after recovery subscribed, so it sees the first `mounter-connected`.
     remote?.start();
     if (mounter) {
-      engineMade(mounter);
+      engine.resolve(mounter);
       await node;
     }
     await turn();
