@@ -14,7 +14,7 @@ import { KeyedMutex } from '../locks.js';
 import { checkFuseDevice } from './prerequisites.js';
 import { type BucketAccess, checkBucketAccess } from './bucket-check.js';
 import { type EngineEvent, EventChannel, type MountEngine, type RecordedCredentials, type VolumeCondition } from './engine.js';
-import { type PathHealth, checkPath, statfsUnderDeadline } from './health.js';
+import { type PathHealth, checkPath, checkPaths, statfsUnderDeadline } from './health.js';
 import { type MountEntry, isReadOnly, layersAt, mountsUnder, readMountTable } from './mountinfo.js';
 import { bindMount, detach, unmountTop } from './ops.js';
 import { readPasswdFile, removePasswdFile, writePasswdFile } from './passwd.js';
@@ -74,6 +74,10 @@ export class Mounter extends EventEmitter implements MountEngine {
 
   checkPath(path: string, table?: readonly MountEntry[]): Promise<PathHealth> {
     return checkPath(path, this.#cfg.mountCheckTimeoutMs, table);
+  }
+
+  checkPaths(paths: readonly string[], table?: readonly MountEntry[]): Promise<Map<string, PathHealth>> {
+    return checkPaths(paths, this.#cfg.mountCheckTimeoutMs, table);
   }
 
   staged(): Promise<StagedRecord[]> {

@@ -1,12 +1,14 @@
 // The executor: carries out a Plan with the mounter. One volume at a time under its volume lock (the
 // same lock the Node RPCs take), volumes in parallel up to --recovery-parallelism; a failing volume
 // never stops the others. Credentials for a mount or a repair come from the volume's Secret as it is
-// now (a rotated key takes effect); a healthy-but-unsupervised volume is adopted with the recorded
-// spec when it is on disk (no API call). Every outcome is logged and counted.
+// now (a rotated key takes effect; each Secret is read once per plan, however many volumes use it);
+// a healthy-but-unsupervised volume is adopted with the recorded spec when it is on disk (no API
+// call). Containers of the repaired volumes are healed in one pass after the volumes (one /proc scan
+// for the plan, not one per volume). Every outcome is logged and counted.
 import type { Driver } from '../driver.js';
 import { errorMessage } from '../errors.js';
-import { KubeError, type KubeReader } from '../kube/client.js';
-import { type MountEngine, type StageSpec, stageSpecFrom } from '../mount/index.js';
+import { KubeError, type KubeReader } from '../kube/reader.js';
+import { type MountEngine, type StageSpec, readMountTable, stageSpecFrom, topAt } from '../mount/index.js';
 import type { DesiredVolume } from './cluster.js';
 import { healContainers } from './heal-containers.js';
 import { LocalRecoveryError, localSpec } from './local.js';
@@ -37,11 +39,19 @@ export interface ExecutorDeps {
   signal?: AbortSignal;
 }
 
-/** Secret data for a volume; throws with the reason (not found / RBAC / unreachable). */
-async function secretsFor(vol: DesiredVolume, reader: KubeReader | undefined): Promise<Record<string, string> | undefined> {
+type SecretReads = Map<string, Promise<Record<string, string> | undefined>>;
+
+/** Secret data for a volume; throws with the reason (not found / RBAC / unreachable). `reads`: one read per Secret per plan. */
+async function secretsFor(vol: DesiredVolume, reader: KubeReader | undefined, reads: SecretReads): Promise<Record<string, string> | undefined> {
   if (!vol.secretRef) return undefined;
   if (!reader) throw new KubeError('other', `volume ${vol.volumeHandle} needs Secret ${vol.secretRef.namespace}/${vol.secretRef.name} but no API access is configured`);
-  const data = await reader.getSecretData(vol.secretRef.namespace, vol.secretRef.name);
+  const key = `${vol.secretRef.namespace}/${vol.secretRef.name}`;
+  let read = reads.get(key);
+  if (!read) {
+    read = reader.getSecretData(vol.secretRef.namespace, vol.secretRef.name);
+    reads.set(key, read);
+  }
+  const data = await read;
   if (!data) throw new KubeError('other', `Secret ${vol.secretRef.namespace}/${vol.secretRef.name} (${vol.secretRef.source}) of volume ${vol.volumeHandle} not found`);
   return data;
 }
@@ -62,6 +72,9 @@ export async function executePlan(p: Plan, deps: ExecutorDeps): Promise<Executio
     else log.error({ ...fields, action: o.action, err: o.detail }, 'recovery action failed');
   };
 
+  const secretReads: SecretReads = new Map();
+  /** Staging paths repaired: their containers are healed in one pass after every volume. */
+  const repairedStagings: string[] = [];
   const specFor = async (vp: VolumePlan): Promise<StageSpec> => {
     const vol = vp.volume;
     if (vp.stage === 'adopt') {
@@ -76,7 +89,7 @@ export async function executePlan(p: Plan, deps: ExecutorDeps): Promise<Executio
     }
     let secrets: Record<string, string> | undefined;
     try {
-      secrets = await secretsFor(vol, deps.reader);
+      secrets = await secretsFor(vol, deps.reader, secretReads);
     } catch (err) {
       // Without the Secret, a repair can still use the credentials s3fs had (if still on disk),
       // but the reason is reported: a missing RBAC rule must not go unnoticed.
@@ -125,7 +138,11 @@ export async function executePlan(p: Plan, deps: ExecutorDeps): Promise<Executio
         const t = tp.target;
         try {
           if (tp.action !== 'publish') {
-            const h = await mounter.checkPath(t.path);
+            // Shows the very mount the staging path shows (same device: the repair reached it by
+            // propagation): as healthy as the staging mount just made. Otherwise ask statfs.
+            const table = await readMountTable();
+            const top = topAt(table, t.path)?.device;
+            const h = top !== undefined && top === topAt(table, vol.stagingPath)?.device ? { state: 'healthy' } : await mounter.checkPath(t.path, table);
             if (h.state === 'healthy') {
               if (tp.action !== 'none') record({ subject: t.path, action: 'heal-by-propagation', result: 'ok', detail: 'healthy after the staging repair' }, { ...fields, target_path: t.path });
               continue;
@@ -138,14 +155,15 @@ export async function executePlan(p: Plan, deps: ExecutorDeps): Promise<Executio
           record({ subject: t.path, action: tp.action === 'publish' ? 'publish' : 'republish', result: 'error', detail: errorMessage(err) }, { ...fields, target_path: t.path, was: tp.state });
         }
       }
-      // Containers with a private copy of the dead mount (mountPropagation None): healed in place.
-      // Logged and counted on their own (s3fs_csi_container_heals_total); they never fail the volume.
-      if (vp.stage === 'repair') await healContainers(driver, [vol.stagingPath], async (p) => (await mounter.recordOf(p))?.devices ?? []);
+      if (vp.stage === 'repair') repairedStagings.push(vol.stagingPath);
     });
     return ok;
   };
 
   const results = await mapSettled(p.volumes, cfg.recovery.parallelism, runVolume);
+  // Containers with a private copy of the dead mount (mountPropagation None): healed in place.
+  // Logged and counted on their own (s3fs_csi_container_heals_total); they never fail the volume.
+  if (repairedStagings.length > 0) await healContainers(driver, repairedStagings, async (p) => (await mounter.recordOf(p))?.devices ?? []);
   let repaired = 0;
   let failed = 0;
   results.forEach((r, i) => {

@@ -1,7 +1,12 @@
 // When recovery runs:
-//   start-up   : a full scan (API discovery -> observe -> plan -> execute) before Probe reports ready;
-//                while the API server is unreachable or RBAC denies a read, the driver stays live and
-//                not ready, repairs what it can from local state, and retries with backoff.
+//   start-up   : a local pass (every recorded volume whose mount is dead, repaired from on-disk state,
+//                no API call) starts at once; meanwhile the Kubernetes client loads and discovery
+//                reads the API; then a full scan (observe -> plan -> execute) covers what local state
+//                could not (targets, lost credentials, volumes never staged). Probe reports ready
+//                when both are done; the CSI socket serves kubelet's calls all along (a call on a
+//                volume being repaired waits for its volume lock). While the API server is
+//                unreachable or RBAC denies a read, the driver stays live and not ready, and retries
+//                the scan with backoff.
 //   s3fs exit  : the dead volume is repaired from local state at once (no API call); if that is not
 //                possible a full scan is queued.
 //   dead mount : NodeGetVolumeStats found one (engine event 'dead-mount'): same as an s3fs exit.
@@ -13,7 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { RunningTasks } from '../running.js';
 import type { Driver } from '../driver.js';
 import { errorMessage } from '../errors.js';
-import type { KubeReader } from '../kube/client.js';
+import type { KubeReader } from '../kube/reader.js';
 import type { MountEngine } from '../mount/index.js';
 import { desiredState } from './cluster.js';
 import { fetchClusterView, forbiddenErrors } from './discovery.js';
@@ -22,6 +27,7 @@ import { healContainers } from './heal-containers.js';
 import { LocalRecoveryError, repairLocally } from './local.js';
 import { observeNode } from './observe.js';
 import { type Plan, plan } from './planner.js';
+import { mapSettled } from './pool.js';
 import { type Reaction, type Trigger, reactionTo } from './triggers.js';
 
 export type { Trigger };
@@ -40,7 +46,13 @@ const LOCAL_RETRY_MAX_MS = 30_000;
 export class Recovery {
   readonly #driver: Driver;
   readonly #mounter: MountEngine;
-  readonly #reader: KubeReader | undefined;
+  /** Loads the Kubernetes client (undefined: no API configured). */
+  readonly #loadReader: (() => Promise<KubeReader | undefined>) | undefined;
+  #reader: KubeReader | undefined;
+  /** Until the start-up recovery is done (its scan follows the local pass: events need no scan of their own). */
+  #startingUp = true;
+  #localRun: Promise<number> | undefined;
+  #localQueued: Promise<number> | undefined;
   #stopped = false;
   #scanning: Promise<ScanSummary | undefined> | undefined;
   #queued = false;
@@ -51,17 +63,27 @@ export class Recovery {
   /** Scans and local repairs in progress: stop() aborts them and waits (bounded) for their undo. */
   readonly #tasks = new RunningTasks();
 
-  constructor(driver: Driver, mounter: MountEngine, reader: KubeReader | undefined) {
+  constructor(driver: Driver, mounter: MountEngine, reader: KubeReader | (() => Promise<KubeReader | undefined>) | undefined) {
     this.#driver = driver;
     this.#mounter = mounter;
-    this.#reader = reader;
+    if (typeof reader === 'function') this.#loadReader = reader;
+    else if (reader) {
+      this.#reader = reader;
+      this.#loadReader = async () => reader;
+    }
+  }
+
+  /** An API is configured and (once loaded) usable. */
+  get #hasApi(): boolean {
+    return this.#loadReader !== undefined && (this.#reader !== undefined || this.#startingUp);
   }
 
   /** Hooks the events and runs the start-up recovery in the background (Probe: not ready until done). */
   start(): void {
-    this.#mounter.events.on((e) => this.#react(reactionTo(e, this.#reader !== undefined)));
+    this.#mounter.events.on((e) => this.#react(reactionTo(e, this.#hasApi)));
     const done = this.#driver.beginStartupTask('recovery');
     void this.#startup().finally(() => {
+      this.#startingUp = false;
       done();
       this.#schedule();
     });
@@ -104,24 +126,25 @@ export class Recovery {
 
   async #startup(): Promise<void> {
     const log = this.#driver.log;
+    // Local state first: it needs no API, and its repairs run while the client loads and discovery reads.
+    const local = this.localPass('startup').catch((e: unknown) => {
+      log.error({ err: errorMessage(e) }, 'local recovery pass failed');
+      return 0;
+    });
+    this.#reader = await this.#loadReader?.();
     if (!this.#reader) {
       this.#driver.setWarning(WARNING, 'no Kubernetes API configured (not in a cluster, no --kubeconfig): repairs use on-disk records only');
-      await this.localPass('startup');
+      await local;
       return;
     }
     let delay = 500;
-    let localDone = false;
     while (!this.#stopped) {
       try {
-        await this.scan('startup');
+        await this.scan('startup', local);
         return;
       } catch (err) {
-        // Discovery itself failed (pods could not be listed): heal what local state allows, keep trying.
+        // Discovery itself failed (pods could not be listed): the local pass goes on; keep trying.
         log.warn({ err: errorMessage(err), retry_in_ms: delay }, 'start-up recovery cannot read the API; retrying');
-        if (!localDone) {
-          localDone = true;
-          await this.localPass('startup').catch((e: unknown) => log.error({ err: errorMessage(e) }, 'local recovery pass failed'));
-        }
         await sleep(delay + Math.floor(Math.random() * 200));
         delay = Math.min(delay * 2, MAX_BACKOFF_MS);
       }
@@ -144,12 +167,12 @@ export class Recovery {
    * One full scan. Throws when the pods of this node cannot be listed (nothing can be decided);
    * partial failures (one claim, one Secret) are reported as warnings and the rest proceeds.
    */
-  async scan(trigger: Trigger): Promise<ScanSummary | undefined> {
+  async scan(trigger: Trigger, after?: Promise<unknown>): Promise<ScanSummary | undefined> {
     if (this.#scanning) {
       this.#queued = true;
       return this.#scanning;
     }
-    const run = this.#tasks.track(this.#scanOnce(trigger));
+    const run = this.#tasks.track(this.#scanOnce(trigger, after));
     this.#scanning = run;
     try {
       return await run;
@@ -162,7 +185,8 @@ export class Recovery {
     }
   }
 
-  async #scanOnce(trigger: Trigger): Promise<ScanSummary | undefined> {
+  /** `after`: work whose repairs the observation must see (the start-up local pass); awaited after discovery. */
+  async #scanOnce(trigger: Trigger, after?: Promise<unknown>): Promise<ScanSummary | undefined> {
     const driver = this.#driver;
     const cfg = driver.config;
     const reader = this.#reader;
@@ -172,6 +196,7 @@ export class Recovery {
     try {
       const view = await fetchClusterView(reader, { nodeName: cfg.nodeId, driverName: cfg.driverName, parallelism: Math.max(4, cfg.recovery.parallelism) });
       const desired = desiredState(view, { nodeName: cfg.nodeId, driverName: cfg.driverName, kubeletDir: cfg.kubeletDir });
+      await after;
       const facts = await observeNode(this.#mounter, {
         kubeletDir: cfg.kubeletDir,
         driverName: cfg.driverName,
@@ -206,18 +231,48 @@ export class Recovery {
     }
   }
 
-  /** Repairs every recorded volume whose staging mount is dead from local state (no API). */
-  async localPass(trigger: Trigger): Promise<number> {
-    const driver = this.#driver;
-    let repaired = 0;
-    for (const rec of await this.#mounter.staged()) {
-      const h = await this.#mounter.checkPath(rec.stagingPath);
-      const supervised = (await this.#mounter.conditionOf(rec.stagingPath))?.abnormal === false;
-      if (h.state === 'healthy' && supervised) continue;
-      if (h.state === 'not-mounted' || h.state === 'missing') continue; // kubelet stages it again when needed
-      if (await this.#repairOne(rec.stagingPath, trigger)) repaired++;
+  /**
+   * Repairs every recorded volume whose staging mount is dead from local state (no API). A pass asked
+   * for while one runs is queued (at most one), like scans.
+   */
+  localPass(trigger: Trigger): Promise<number> {
+    if (this.#localRun) {
+      this.#localQueued ??= this.#localRun.catch(() => 0).then(() => {
+        this.#localQueued = undefined;
+        return this.localPass(trigger);
+      });
+      return this.#localQueued;
     }
+    const run = this.#tasks.track(this.#localPassOnce(trigger)).finally(() => {
+      if (this.#localRun === run) this.#localRun = undefined;
+    });
+    this.#localRun = run;
+    return run;
+  }
+
+  /**
+   * One local pass: every record's staging path checked at once (one statfs child per batch), the
+   * dead ones repaired --recovery-parallelism at a time, then one container-heal pass for all of them
+   * (a /proc scan per pass, not per volume).
+   */
+  async #localPassOnce(trigger: Trigger): Promise<number> {
+    const driver = this.#driver;
+    const started = Date.now();
+    const records = await this.#mounter.staged();
+    const health = await this.#mounter.checkPaths(records.map((r) => r.stagingPath));
+    const verdicts = await Promise.all(records.map(async (rec): Promise<string | undefined> => {
+      const h = health.get(rec.stagingPath);
+      if (h?.state === 'not-mounted' || h?.state === 'missing') return undefined; // kubelet stages it again when needed
+      if (h?.state === 'healthy' && (await this.#mounter.conditionOf(rec.stagingPath))?.abnormal === false) return undefined;
+      return rec.stagingPath;
+    }));
+    const todo = verdicts.filter((p): p is string => p !== undefined);
+    const repairedPaths: string[] = [];
+    const results = await mapSettled(todo, driver.config.recovery.parallelism, (p) => this.#repairOne(p, trigger, repairedPaths));
+    if (repairedPaths.length > 0) await healContainers(driver, repairedPaths, async (p) => (await this.#mounter.recordOf(p))?.devices ?? []);
     driver.metrics.recoveryRuns.inc({ trigger, result: 'local' });
+    const repaired = results.filter((r) => r.status === 'fulfilled' && r.value).length;
+    if (todo.length > 0) driver.log.info({ trigger, records: records.length, dead: todo.length, repaired, ms: Date.now() - started }, 'local recovery pass done');
     return repaired;
   }
 
@@ -240,24 +295,27 @@ export class Recovery {
     this.#local.set(stagingPath, t);
   }
 
-  async #repairOne(stagingPath: string, trigger: Trigger): Promise<boolean> {
+  /** `healLater`: collects the repaired staging path for one heal pass by the caller, instead of healing now. */
+  async #repairOne(stagingPath: string, trigger: Trigger, healLater?: string[]): Promise<boolean> {
     const driver = this.#driver;
     const started = Date.now();
     try {
       const rec = await this.#mounter.recordOf(stagingPath);
       if (!rec) return true; // unstaged meanwhile: nothing to do
       const r = await repairLocally(this.#mounter, driver.config, stagingPath, this.#tasks.signal);
-      if (r.stage === 'repaired') await this.#mounter.withVolumeLock(rec.volumeId, () => healContainers(driver, [stagingPath], async (p) => (await this.#mounter.recordOf(p))?.devices ?? []));
+      if (r.stage === 'repaired' && healLater) healLater.push(stagingPath);
+      else if (r.stage === 'repaired') await this.#mounter.withVolumeLock(rec.volumeId, () => healContainers(driver, [stagingPath], async (p) => (await this.#mounter.recordOf(p))?.devices ?? []));
       driver.metrics.recoveryActions.inc({ action: r.stage === 'repaired' ? 'repair' : r.stage, result: 'ok' });
       for (const t of r.targets) driver.metrics.recoveryActions.inc({ action: 'republish', result: t.result === 'error' ? 'error' : 'ok' });
       driver.log.info({ trigger, volume_id: rec.volumeId, staging_target_path: stagingPath, result: r.stage, targets: r.targets, ms: Date.now() - started }, 'local recovery done');
       return r.targets.every((t) => t.result !== 'error');
     } catch (err) {
-      if (err instanceof LocalRecoveryError && this.#reader) {
+      if (err instanceof LocalRecoveryError && this.#hasApi) {
         // Expected after a mounter pod is replaced (its in-memory passwd files went with it): not a
-        // failure yet, the API scan repairs with the Secret, and counts the outcome.
+        // failure yet, the API scan repairs with the Secret, and counts the outcome. At start-up
+        // that scan follows the local pass anyway.
         driver.log.info({ trigger, staging_target_path: stagingPath, reason: errorMessage(err) }, 'local recovery not possible; the API scan repairs');
-        this.trigger(trigger);
+        if (!this.#startingUp) this.trigger(trigger);
         return true;
       }
       driver.metrics.recoveryActions.inc({ action: 'repair', result: 'error' });
