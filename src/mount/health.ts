@@ -177,14 +177,28 @@ function flushQueued(): void {
   });
 }
 
-/** statfsUnderDeadline, batched with the other requests of this turn of the event loop. */
-export function statfsCoalesced(path: string, timeoutMs: number): Promise<PathHealth> {
+/**
+ * statfsUnderDeadline, batched with the other requests of this turn of the event loop. An aborted
+ * `signal` ends this caller's wait at once (state `error`), as with statfsUnderDeadline.
+ */
+export function statfsCoalesced(path: string, timeoutMs: number, signal?: AbortSignal): Promise<PathHealth> {
   return new Promise((resolve) => {
+    const abandoned = (): void => resolve({ state: 'error', message: `statfs ${path} abandoned: the caller gave up` });
+    if (signal?.aborted) {
+      abandoned();
+      return;
+    }
+    signal?.addEventListener('abort', abandoned, { once: true });
     if (!queued) {
       queued = [];
       setImmediate(flushQueued);
     }
-    queued.push({ path, timeoutMs, resolve });
+    queued.push({
+      path, timeoutMs, resolve: (h) => {
+        signal?.removeEventListener('abort', abandoned);
+        resolve(h);
+      },
+    });
   });
 }
 

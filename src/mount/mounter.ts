@@ -14,7 +14,7 @@ import { KeyedMutex } from '../locks.js';
 import { checkFuseDevice } from './prerequisites.js';
 import { type BucketAccess, checkBucketAccess } from './bucket-check.js';
 import { type EngineEvent, EventChannel, type MountEngine, type RecordedCredentials, type VolumeCondition } from './engine.js';
-import { type PathHealth, checkPath, checkPaths, statfsUnderDeadline } from './health.js';
+import { type PathHealth, checkPath, checkPaths, statfsCoalesced, statfsUnderDeadline } from './health.js';
 import { type MountEntry, isReadOnly, layersAt, mountsUnder, readMountTable } from './mountinfo.js';
 import { bindMount, detach, unmountTop } from './ops.js';
 import { readPasswdFile, removePasswdFile, writePasswdFile } from './passwd.js';
@@ -53,6 +53,8 @@ const MAX_DEVICES = 64;
 const POLL_FAST_MS = 2;
 const POLL_FAST_FOR_MS = 100;
 const POLL_MAX_MS = 16;
+/** How long a new mount's readiness statfs waits in a shared batch before it gets a probe of its own. */
+const READY_BATCH_MS = 2000;
 
 export class Mounter extends EventEmitter implements MountEngine {
   /** The typed form of this mounter's events (MountEngine); 's3fs-exit' is bridged in the constructor. */
@@ -399,7 +401,11 @@ export class Mounter extends EventEmitter implements MountEngine {
     const stopProbe = new AbortController();
     const probeSignal = signal ? AbortSignal.any([signal, stopProbe.signal]) : stopProbe.signal;
     void access.then((v) => v.ok || stopProbe.abort());
-    const health = await statfsUnderDeadline(backingDir, Math.max(1000, deadline - Date.now()), probeSignal);
+    // First with the other stages of this moment (one statfs child for all: recovery starts dozens at
+    // once); a mount that does not answer within READY_BATCH_MS gets a probe of its own with the rest
+    // of the deadline, so a slow one never holds up the others for long.
+    let health = await statfsCoalesced(backingDir, Math.min(READY_BATCH_MS, Math.max(1, deadline - Date.now())), probeSignal);
+    if (health.state === 'hung' && !probeSignal.aborted) health = await statfsUnderDeadline(backingDir, Math.max(1000, deadline - Date.now()), probeSignal);
     if (signal?.aborted) throw gaveUp(proc);
     const refused = refusal();
     if (refused) throw refused;
