@@ -6,6 +6,8 @@
 // answers again; for N = 1, 10, 100, 300, in both configurations (s3fs in the node plugin, and s3fs in
 // the separate mounter as the chart runs it). The limit beside it, in the same run: the same N s3fs
 // command lines started by hand all at once, until every mount answers.
+// For experiments: BENCH_RECOVERY_LEVELS (e.g. "1,100"), BENCH_RECOVERY_CONFIGS ("in-process,mounter"), BENCH_RECOVERY_ARGS (extra flags of the restarted node plugin, e.g.
+// "--recovery-parallelism 16") and BENCH_RECOVERY_NODE_OPTIONS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p").
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
@@ -33,6 +35,8 @@ const NODE = 'test-node';
 const NS = 'bench';
 
 type Config = 'in-process' | 'mounter';
+const extraArgs = (process.env.BENCH_RECOVERY_ARGS ?? '').split(/\s+/).filter(Boolean);
+const nodeOptions = process.env.BENCH_RECOVERY_NODE_OPTIONS;
 
 interface Sample {
   servingMs: number;
@@ -43,8 +47,8 @@ interface Sample {
 }
 
 export async function recoverySection(ctx: BenchContext): Promise<SectionResult> {
-  const levels = ctx.pick([1, 10, 100, 300], [1, 10], [1]);
-  const configs: Config[] = ctx.pick(['in-process', 'mounter'], ['in-process', 'mounter'], ['in-process']);
+  const levels = process.env.BENCH_RECOVERY_LEVELS ? process.env.BENCH_RECOVERY_LEVELS.split(',').map(Number) : ctx.pick([1, 10, 100, 300], [1, 10], [1]);
+  const configs: Config[] = process.env.BENCH_RECOVERY_CONFIGS ? (process.env.BENCH_RECOVERY_CONFIGS.split(',') as Config[]) : ctx.pick(['in-process', 'mounter'], ['in-process', 'mounter'], ['in-process']);
   const repsFor = (n: number): number => (n >= 100 ? ctx.pick(2, 1, 1) : ctx.pick(3, 1, 1));
   const { s3, stop: stopS3 } = await benchS3(ctx);
   const sdk = directClient(s3);
@@ -123,7 +127,11 @@ export async function recoverySection(ctx: BenchContext): Promise<SectionResult>
       const load1 = loadavg()[0] ?? 0;
       const t0 = nowMs();
       const mounterStart = config === 'mounter' ? startMounter({ dir }) : undefined;
-      driverB = await startDriver({ mode: 'node', dir, waitReady: false, args: [...mounterArgs, '--recovery', 'true', '--kubeconfig', kube.adminKubeconfig] });
+      driverB = await startDriver({
+        mode: 'node', dir, waitReady: false,
+        args: [...mounterArgs, '--recovery', 'true', '--kubeconfig', kube.adminKubeconfig, ...extraArgs],
+        env: nodeOptions ? { NODE_OPTIONS: nodeOptions } : undefined,
+      });
       if (driverB.proc.pid) ctx.cleanup.pids.push(driverB.proc.pid);
       mounterB = await mounterStart;
       if (mounterB) ctx.cleanup.pids.push(mounterB.pid);
