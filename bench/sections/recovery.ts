@@ -7,10 +7,11 @@
 // the separate mounter as the chart runs it). The limit beside it, in the same run: the same N s3fs
 // command lines started by hand all at once, until every mount answers.
 // For experiments: BENCH_RECOVERY_LEVELS (e.g. "1,100"), BENCH_RECOVERY_CONFIGS ("in-process,mounter"), BENCH_RECOVERY_ARGS (extra flags of the restarted node plugin, e.g.
-// "--recovery-parallelism 16") and BENCH_RECOVERY_NODE_OPTIONS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p").
+// "--recovery-parallelism 16"), BENCH_RECOVERY_NODE_OPTIONS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p") and
+// BENCH_RECOVERY_LOGS (a directory for the restarted processes' logs).
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { existsSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -154,12 +155,19 @@ export async function recoverySection(ctx: BenchContext): Promise<SectionResult>
       const healthy = nowMs() - t0;
       ctx.log(`recovery ${config} n=${n}: serving ${serving.toFixed(0)} ms, ready ${ready.toFixed(0)} ms, all healthy ${healthy.toFixed(0)} ms (load ${load1.toFixed(2)})`);
 
+      if (process.env.BENCH_RECOVERY_LOGS) {
+        await mkdir(process.env.BENCH_RECOVERY_LOGS, { recursive: true });
+        await writeFile(join(process.env.BENCH_RECOVERY_LOGS, `driver-${config}-${n}-${rep}.log`), `${driverB.logs.join('\n')}\n`);
+        if (mounterB) await writeFile(join(process.env.BENCH_RECOVERY_LOGS, `mounter-${config}-${n}-${rep}.log`), `${mounterB.logs.join('\n')}\n`);
+      }
       const drv = driverB;
       await closedLoop(n, 8, async (i) => {
         const v = vols[i];
         if (!v) return;
         await drv.call('Node', 'NodeUnpublishVolume', { volume_id: v.bucket, target_path: v.target }, 60_000);
         await drv.call('Node', 'NodeUnstageVolume', { volume_id: v.bucket, staging_target_path: v.staging }, 60_000);
+        // The pod is gone: the next repetition's scan must not find it (its kubelet dir is another).
+        await kube.core.deleteNamespacedPod({ name: v.pod, namespace: NS, gracePeriodSeconds: 0 });
       });
       await driverB.cleanup();
       driverB = undefined;

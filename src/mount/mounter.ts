@@ -14,7 +14,7 @@ import { KeyedMutex } from '../locks.js';
 import { checkFuseDevice } from './prerequisites.js';
 import { type BucketAccess, checkBucketAccess } from './bucket-check.js';
 import { type EngineEvent, EventChannel, type MountEngine, type RecordedCredentials, type VolumeCondition } from './engine.js';
-import { type PathHealth, checkPath, checkPaths, statfsCoalesced, statfsUnderDeadline } from './health.js';
+import { type PathHealth, checkPath, checkPaths, statfsUnderDeadline } from './health.js';
 import { type MountEntry, isReadOnly, layersAt, mountsUnder, readMountTable } from './mountinfo.js';
 import { bindMount, detach, unmountTop } from './ops.js';
 import { readPasswdFile, removePasswdFile, writePasswdFile } from './passwd.js';
@@ -53,8 +53,6 @@ const MAX_DEVICES = 64;
 const POLL_FAST_MS = 2;
 const POLL_FAST_FOR_MS = 100;
 const POLL_MAX_MS = 16;
-/** How long a new mount's readiness statfs waits in a shared batch before it gets a probe of its own. */
-const READY_BATCH_MS = 2000;
 
 export class Mounter extends EventEmitter implements MountEngine {
   /** The typed form of this mounter's events (MountEngine); 's3fs-exit' is bridged in the constructor. */
@@ -147,8 +145,11 @@ export class Mounter extends EventEmitter implements MountEngine {
         return 'adopted';
       }
       this.driver.log.warn({ volume_id: spec.volumeId, staging_target_path: spec.stagingPath, state: health.state, reason: health.message }, 'repairing stale staging mount');
-      // A hung s3fs will not act on SIGTERM in time; its mount is being replaced anyway.
-      await this.#retireProcess(key, health.state === 'hung' ? 0 : undefined);
+      // A hung s3fs will not act on SIGTERM in time; its mount is being replaced anyway. A stale
+      // (ENOTCONN) mount has no s3fs any more: the kernel says so only once the daemon closed
+      // /dev/fuse. No /proc scan for strays then (a scan reads every process's argv: on a busy node
+      // it took most of a repair's time); an older backing dir's s3fs ends when its mount is taken off below.
+      await this.#retireProcess(key, health.state === 'hung' ? 0 : undefined, health.state !== 'stale');
       // Bounded depth: the bottom layer stays (every target bound before the first repair, and every
       // HostToContainer container of those, is a copy of it: a mount stacked on it reaches them all);
       // earlier repair layers above it are dead too and go, their unmount propagating to the same copies.
@@ -401,11 +402,7 @@ export class Mounter extends EventEmitter implements MountEngine {
     const stopProbe = new AbortController();
     const probeSignal = signal ? AbortSignal.any([signal, stopProbe.signal]) : stopProbe.signal;
     void access.then((v) => v.ok || stopProbe.abort());
-    // First with the other stages of this moment (one statfs child for all: recovery starts dozens at
-    // once); a mount that does not answer within READY_BATCH_MS gets a probe of its own with the rest
-    // of the deadline, so a slow one never holds up the others for long.
-    let health = await statfsCoalesced(backingDir, Math.min(READY_BATCH_MS, Math.max(1, deadline - Date.now())), probeSignal);
-    if (health.state === 'hung' && !probeSignal.aborted) health = await statfsUnderDeadline(backingDir, Math.max(1000, deadline - Date.now()), probeSignal);
+    const health = await statfsUnderDeadline(backingDir, Math.max(1000, deadline - Date.now()), probeSignal);
     if (signal?.aborted) throw gaveUp(proc);
     const refused = refusal();
     if (refused) throw refused;
@@ -433,11 +430,12 @@ export class Mounter extends EventEmitter implements MountEngine {
     });
   }
 
-  /** Stops the supervised s3fs of `key` (if any) and any stray s3fs on its backing dirs. */
-  async #retireProcess(key: string, graceMs?: number): Promise<void> {
+  /** Stops the supervised s3fs of `key` (if any) and, with `strays`, any other s3fs on its backing dirs. */
+  async #retireProcess(key: string, graceMs?: number, strays = true): Promise<void> {
     const sup = this.#procs.get(key);
     this.#procs.delete(key);
     if (sup) await sup.proc.stop(graceMs);
+    if (!strays) return;
     // One /proc scan for strays on any of the key's backing dirs.
     const dirs = new Set((await backingDirsOf(this.#cfg.stateDir, key)).map((b) => b.dir));
     if (dirs.size === 0) return;
