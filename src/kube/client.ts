@@ -2,44 +2,11 @@
 // interface (KubeReader) so discovery can be exercised with plain objects too. In a cluster the
 // ServiceAccount token is used (in-cluster config); --kubeconfig points elsewhere (tests, laptops).
 // Every failure becomes a KubeError saying what was being read and, for 403, which rule is missing.
-import {
-  ApiException, CoreV1Api, KubeConfig, StorageV1Api,
-  type V1PersistentVolume, type V1PersistentVolumeClaim, type V1Pod, type V1StorageClass,
-} from '@kubernetes/client-node';
+import { ApiException, CoreV1Api, KubeConfig, StorageV1Api, type V1Pod } from '@kubernetes/client-node';
 import { ruleText } from './rbac.js';
+import { type KubeAccessOptions, KubeError, type KubeReader } from './reader.js';
 
-export type KubeErrorKind = 'unreachable' | 'forbidden' | 'unauthorized' | 'timeout' | 'other';
-
-export class KubeError extends Error {
-  constructor(
-    readonly kind: KubeErrorKind,
-    message: string,
-    readonly status?: number,
-  ) {
-    super(message);
-    this.name = 'KubeError';
-  }
-}
-
-export interface KubeReader {
-  /** Pods scheduled to `node` (field selector spec.nodeName), all namespaces, every page. */
-  listPodsOnNode(node: string): Promise<V1Pod[]>;
-  /** undefined when the object does not exist. */
-  getPvc(namespace: string, name: string): Promise<V1PersistentVolumeClaim | undefined>;
-  getPv(name: string): Promise<V1PersistentVolume | undefined>;
-  getStorageClass(name: string): Promise<V1StorageClass | undefined>;
-  /** The Secret's data, decoded; undefined when it does not exist. */
-  getSecretData(namespace: string, name: string): Promise<Record<string, string> | undefined>;
-  /** Calls made so far (for metrics and the "no API call" tests). */
-  readonly calls: number;
-}
-
-export interface KubeAccessOptions {
-  /** kubeconfig file; undefined = in-cluster config (ServiceAccount token + KUBERNETES_SERVICE_HOST). */
-  kubeconfig?: string;
-  /** Deadline of one API call. */
-  timeoutMs?: number;
-}
+export { type KubeAccessOptions, KubeError, type KubeErrorKind, type KubeReader } from './reader.js';
 
 export function loadKubeConfig(kubeconfig?: string): KubeConfig {
   const kc = new KubeConfig();

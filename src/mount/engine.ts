@@ -88,4 +88,6 @@ export interface MountEngine {
 
   /** Health of a path under the mount-check deadline (runs in the calling process). */
   checkPath(path: string, table?: readonly MountEntry[]): Promise<PathHealth>;
+  /** checkPath of many paths at once (one statfs child per batch, not one per path). */
+  checkPaths(paths: readonly string[], table?: readonly MountEntry[]): Promise<Map<string, PathHealth>>;
 }

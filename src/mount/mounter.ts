@@ -14,7 +14,7 @@ import { KeyedMutex } from '../locks.js';
 import { checkFuseDevice } from './prerequisites.js';
 import { type BucketAccess, checkBucketAccess } from './bucket-check.js';
 import { type EngineEvent, EventChannel, type MountEngine, type RecordedCredentials, type VolumeCondition } from './engine.js';
-import { type PathHealth, checkPath, statfsUnderDeadline } from './health.js';
+import { type PathHealth, checkPath, checkPaths, statfsUnderDeadline } from './health.js';
 import { type MountEntry, isReadOnly, layersAt, mountsUnder, readMountTable } from './mountinfo.js';
 import { bindMount, detach, unmountTop } from './ops.js';
 import { readPasswdFile, removePasswdFile, writePasswdFile } from './passwd.js';
@@ -46,8 +46,12 @@ interface Supervised {
 const MAX_UNMOUNTS = 256;
 /** Devices remembered per staging path (see StagedRecord.devices). */
 const MAX_DEVICES = 64;
-/** Mount-table polling while s3fs starts: first look after 1 ms, doubling up to 16 ms. */
-const POLL_FIRST_MS = 1;
+/**
+ * Mount-table polling while s3fs starts: every 2 ms for the first 100 ms (s3fs mounts within tens of
+ * ms; concurrent stages share each read, see readMountTable), then doubling up to 16 ms.
+ */
+const POLL_FAST_MS = 2;
+const POLL_FAST_FOR_MS = 100;
 const POLL_MAX_MS = 16;
 
 export class Mounter extends EventEmitter implements MountEngine {
@@ -74,6 +78,10 @@ export class Mounter extends EventEmitter implements MountEngine {
 
   checkPath(path: string, table?: readonly MountEntry[]): Promise<PathHealth> {
     return checkPath(path, this.#cfg.mountCheckTimeoutMs, table);
+  }
+
+  checkPaths(paths: readonly string[], table?: readonly MountEntry[]): Promise<Map<string, PathHealth>> {
+    return checkPaths(paths, this.#cfg.mountCheckTimeoutMs, table);
   }
 
   staged(): Promise<StagedRecord[]> {
@@ -137,14 +145,16 @@ export class Mounter extends EventEmitter implements MountEngine {
         return 'adopted';
       }
       this.driver.log.warn({ volume_id: spec.volumeId, staging_target_path: spec.stagingPath, state: health.state, reason: health.message }, 'repairing stale staging mount');
-      // A hung s3fs will not act on SIGTERM in time; its mount is being replaced anyway.
-      await this.#retireProcess(key, health.state === 'hung' ? 0 : undefined);
-      const backingDir = await this.#startS3fs(spec, key, signal);
+      // A hung s3fs will not act on SIGTERM in time; its mount is being replaced anyway. A stale
+      // (ENOTCONN) mount has no s3fs any more: the kernel says so only once the daemon closed
+      // /dev/fuse. No /proc scan for strays then (a scan reads every process's argv: on a busy node
+      // it took most of a repair's time); an older backing dir's s3fs ends when its mount is taken off below.
+      await this.#retireProcess(key, health.state === 'hung' ? 0 : undefined, health.state !== 'stale');
       // Bounded depth: the bottom layer stays (every target bound before the first repair, and every
       // HostToContainer container of those, is a copy of it: a mount stacked on it reaches them all);
       // earlier repair layers above it are dead too and go, their unmount propagating to the same copies.
       await this.#unmountAbove(spec.stagingPath, 1);
-      await this.#bindOrUndo(backingDir, spec.stagingPath, key);
+      const backingDir = await this.#startS3fs(spec, key, signal, { to: spec.stagingPath });
       await writeRecord(this.#cfg.stateDir, { ...this.#recordFrom(spec, key, fingerprint, backingDir), stagedAt: record.stagedAt, devices: await this.#devicesAfterBind(spec.stagingPath, record.devices) });
       await this.#removeOldBackingDirs(key, backingDir);
       return 'repaired';
@@ -154,9 +164,7 @@ export class Mounter extends EventEmitter implements MountEngine {
     await this.#retireProcess(key);
     await this.#removeOldBackingDirs(key, undefined);
     await mkdir(spec.stagingPath, { recursive: true, mode: 0o750 });
-    const backingDir = await this.#startS3fs(spec, key, signal);
-    await faultPoint('stage-after-s3fs', signal);
-    await this.#bindOrUndo(backingDir, spec.stagingPath, key);
+    const backingDir = await this.#startS3fs(spec, key, signal, { to: spec.stagingPath, before: () => faultPoint('stage-after-s3fs', signal) });
     await faultPoint('stage-after-bind', signal);
     await writeRecord(this.#cfg.stateDir, { ...this.#recordFrom(spec, key, fingerprint, backingDir), devices: await this.#devicesAfterBind(spec.stagingPath, undefined) });
     return 'mounted';
@@ -302,8 +310,13 @@ export class Mounter extends EventEmitter implements MountEngine {
     return merged.slice(-MAX_DEVICES);
   }
 
-  /** Starts s3fs on a fresh backing dir and waits until it serves; on failure leaves nothing behind. */
-  async #startS3fs(spec: StageSpec, key: string, signal?: AbortSignal): Promise<string> {
+  /**
+   * Starts s3fs on a fresh backing dir and waits until it serves; on failure leaves nothing behind.
+   * `bind`: also binds the backing mount on `bind.to`, as soon as it is in the mount table, while the
+   * readiness check (statfs, S3's answer) runs: the two process starts overlap instead of adding up.
+   * A bind made for an s3fs that then turns out unusable is taken off again.
+   */
+  async #startS3fs(spec: StageSpec, key: string, signal?: AbortSignal, bind?: { to: string; before?: () => Promise<void> }): Promise<string> {
     const root = backingRoot(this.#cfg.stateDir);
     await mkdir(root, { recursive: true, mode: 0o700 });
     const existing = await backingDirsOf(this.#cfg.stateDir, key);
@@ -314,14 +327,36 @@ export class Mounter extends EventEmitter implements MountEngine {
     // The S3 request runs while s3fs starts: it costs no time on success and decides the code on failure.
     const access = checkBucketAccess(spec, Math.min(this.#cfg.mountTimeoutMs, 10_000), signal);
     const proc = S3fsProcess.start(this.#cfg.s3fsPath, s3fsArgs(spec, backingDir, passwd), this.driver.log, secrets);
-    try {
-      await this.#waitReady(proc, backingDir, access, signal);
-    } catch (err) {
+    let bound: Promise<true | Error> | undefined;
+    const onMounted = bind
+      ? (): void => {
+        bound = (async () => {
+          await bind.before?.();
+          await bindMount(backingDir, bind.to);
+          return true as const;
+        })().catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
+      }
+      : undefined;
+    const undo = async (): Promise<void> => {
       await proc.stop(500);
       await this.#unmountAll(backingDir).catch(() => undefined);
       await rmdir(backingDir).catch(() => undefined);
       await removePasswdFile(this.#cfg.runtimeDir, key);
+    };
+    try {
+      await this.#waitReady(proc, backingDir, access, signal, onMounted);
+    } catch (err) {
+      // s3fs first: a bind still waiting for its init then fails at once. A bind that was made is
+      // the top layer of bind.to (the volume lock is held): take it off again.
+      await proc.stop(500);
+      if (bind && (await bound) === true) await unmountTop(bind.to).catch(() => undefined);
+      await undo();
       throw err;
+    }
+    const b = await bound;
+    if (b instanceof Error) {
+      await undo();
+      throw internal(b.message);
     }
     this.#supervise(key, { volumeId: spec.volumeId, stagingPath: spec.stagingPath, backingDir }, proc);
     this.#abnormal.delete(key);
@@ -329,26 +364,15 @@ export class Mounter extends EventEmitter implements MountEngine {
     return backingDir;
   }
 
-  async #bindOrUndo(backingDir: string, staging: string, key: string): Promise<void> {
-    try {
-      await bindMount(backingDir, staging);
-    } catch (err) {
-      await this.#retireProcess(key);
-      await this.#unmountAll(backingDir).catch(() => undefined);
-      await rmdir(backingDir).catch(() => undefined);
-      await removePasswdFile(this.#cfg.runtimeDir, key);
-      throw internal((err as Error).message);
-    }
-  }
-
   /**
    * Ready = S3 accepted the volume's keys for its bucket/prefix, the FUSE mount is in the mount table,
    * and it answers statfs (which waits for s3fs's init). No settle time: s3fs 1.90 mounts first and
    * exits after a failed bucket/credential check, but that check asks S3 what the driver's own
-   * request already asked. The mount table is re-read 1, 2, 4 ... 16 ms apart, and every wait also
-   * ends at once when s3fs exits or S3 answers.
+   * request already asked. The mount table is re-read every 2 ms (POLL_*), and every wait also ends
+   * at once when s3fs exits or S3 answers. `onMounted` runs as soon as the mount is in the table,
+   * before the statfs (the caller's bind overlaps it).
    */
-  async #waitReady(proc: S3fsProcess, backingDir: string, access: Promise<BucketAccess>, signal?: AbortSignal): Promise<void> {
+  async #waitReady(proc: S3fsProcess, backingDir: string, access: Promise<BucketAccess>, signal?: AbortSignal, onMounted?: () => void): Promise<void> {
     const deadline = Date.now() + this.#cfg.mountTimeoutMs;
     let verdict: BucketAccess | undefined;
     void access.then((v) => (verdict = v));
@@ -360,7 +384,8 @@ export class Mounter extends EventEmitter implements MountEngine {
       await Promise.race([proc.exited, sleep(500)]);
       return await s3fsFailure(what, proc);
     };
-    for (let wait = POLL_FIRST_MS; ; wait = Math.min(wait * 2, POLL_MAX_MS)) {
+    const started = Date.now();
+    for (let wait = POLL_FAST_MS; ; wait = Date.now() - started < POLL_FAST_FOR_MS ? POLL_FAST_MS : Math.min(wait * 2, POLL_MAX_MS)) {
       const refused = refusal();
       if (refused) throw refused;
       if (!proc.running) throw await failed('s3fs exited before mounting');
@@ -371,6 +396,7 @@ export class Mounter extends EventEmitter implements MountEngine {
       if (Date.now() > deadline) throw deadlineExceeded(`s3fs did not mount within ${this.#cfg.mountTimeoutMs} ms${tail(proc.lines)}`);
       await Promise.race([sleep(wait), proc.exited, access]);
     }
+    onMounted?.();
     // statfs waits for s3fs's init, which may take long against a dead endpoint: a refusal from S3 or a
     // caller that gives up meanwhile (deadline, cancel, driver shutdown) ends the wait at once.
     const stopProbe = new AbortController();
@@ -404,11 +430,12 @@ export class Mounter extends EventEmitter implements MountEngine {
     });
   }
 
-  /** Stops the supervised s3fs of `key` (if any) and any stray s3fs on its backing dirs. */
-  async #retireProcess(key: string, graceMs?: number): Promise<void> {
+  /** Stops the supervised s3fs of `key` (if any) and, with `strays`, any other s3fs on its backing dirs. */
+  async #retireProcess(key: string, graceMs?: number, strays = true): Promise<void> {
     const sup = this.#procs.get(key);
     this.#procs.delete(key);
     if (sup) await sup.proc.stop(graceMs);
+    if (!strays) return;
     // One /proc scan for strays on any of the key's backing dirs.
     const dirs = new Set((await backingDirsOf(this.#cfg.stateDir, key)).map((b) => b.dir));
     if (dirs.size === 0) return;

@@ -1,6 +1,7 @@
 // The one reader of the kernel's mount table in the project (/proc/self/mountinfo). A mount table
 // entry says nothing about health: a dead FUSE mount stays listed (see health.ts for that).
 import { readFile } from 'node:fs/promises';
+import { SharedRead } from './shared-read.js';
 
 export interface MountEntry {
   id: number;
@@ -44,7 +45,16 @@ export function parseMountInfo(text: string): MountEntry[] {
   return out;
 }
 
-export async function readMountTable(file = '/proc/self/mountinfo'): Promise<MountEntry[]> {
+const OWN_TABLE = '/proc/self/mountinfo';
+/** This process's mount table, read at most once per wave of concurrent callers (shared-read.ts). */
+export const ownMountTable = new SharedRead<readonly MountEntry[]>(async () => parseMountInfo(await readFile(OWN_TABLE, 'utf8')));
+
+/**
+ * The mount table as it is now (read after the call). Concurrent callers of this process's table
+ * share one read: the result is shared, hence readonly.
+ */
+export async function readMountTable(file = OWN_TABLE): Promise<readonly MountEntry[]> {
+  if (file === OWN_TABLE) return ownMountTable.get();
   return parseMountInfo(await readFile(file, 'utf8'));
 }
 

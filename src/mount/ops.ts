@@ -32,8 +32,52 @@ export async function bindMount(source: string, target: string, readonly = false
   }
 }
 
-/** Removes the top mount on `path`; a busy or hung one is detached lazily. */
-export async function unmountTop(path: string): Promise<void> {
+/** Pure: whether umount(8)'s error output names `path` ("umount: <path>: target is busy."). */
+export const failedIn = (stderr: string, path: string): boolean => stderr.split('\n').some((l) => l.startsWith(`umount: ${path}: `));
+
+/** unmountTop requests made in the same turn of the event loop: one umount(8) for all of them. */
+let queued: Array<{ path: string; resolve: () => void; reject: (err: unknown) => void }> | undefined;
+
+function flushUnmounts(): void {
+  const batch = queued ?? [];
+  queued = undefined;
+  const paths = [...new Set(batch.map((b) => b.path))];
+  const settle = (path: string, p: Promise<void>): void => {
+    for (const b of batch) if (b.path === path) p.then(b.resolve, b.reject);
+  };
+  if (paths.length === 1 && paths[0] !== undefined) {
+    settle(paths[0], unmountTopOnce(paths[0]));
+    return;
+  }
+  // Every path unmounted by one process. A path umount(8) names in an error line gets the full
+  // treatment on its own (not-mounted is fine, busy or hung is detached lazily); the others were
+  // unmounted. Never a second umount of a path that succeeded: that would take the layer below too.
+  void run('umount', ['-c', ...paths]).then(
+    (r) => {
+      for (const p of paths) settle(p, !r.ok && failedIn(r.message, p) ? unmountTopOnce(p) : Promise.resolve());
+    },
+    (err: unknown) => {
+      for (const p of paths) settle(p, Promise.reject(err));
+    },
+  );
+}
+
+/**
+ * Removes the top mount on `path`; a busy or hung one is detached lazily. Calls made in the same
+ * turn of the event loop (recovery repairs many volumes at once) share one umount(8) process: a
+ * process start costs milliseconds of CPU. Each caller re-reads the mount table afterwards anyway.
+ */
+export function unmountTop(path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (!queued) {
+      queued = [];
+      setImmediate(flushUnmounts);
+    }
+    queued.push({ path, resolve, reject });
+  });
+}
+
+async function unmountTopOnce(path: string): Promise<void> {
   const r = await run('umount', ['-c', path]);
   if (r.ok) return;
   if (/not mounted|no mount point/i.test(r.message)) return;

@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { execa } from 'execa';
 import type { Logger } from '../log.js';
 import { scrub } from '../secrets.js';
+import { SharedRead } from './shared-read.js';
 
 export interface S3fsExit {
   code: number | null;
@@ -141,15 +142,21 @@ export class S3fsProcess {
   }
 }
 
-/** PIDs of the processes whose argv satisfies `match` (one scan of /proc/<pid>/cmdline). */
-export async function pidsWhere(match: (argv: readonly string[]) => boolean): Promise<number[]> {
-  const out: number[] = [];
+/** Every process's argv, one /proc scan shared by the callers that ask while it runs (shared-read.ts). */
+const processTable = new SharedRead<ReadonlyArray<{ pid: number; argv: readonly string[] }>>(async () => {
+  const out: Array<{ pid: number; argv: readonly string[] }> = [];
+  // One at a time: a process stuck on a hung mount can block a read of its cmdline, and that must pin
+  // at most one thread of the pool.
   for (const name of await readdir('/proc').catch(() => [] as string[])) {
     if (!/^\d+$/.test(name)) continue;
-    const argv = (await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '')).split('\0');
-    if (match(argv)) out.push(Number(name));
+    out.push({ pid: Number(name), argv: (await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '')).split('\0') });
   }
   return out;
+});
+
+/** PIDs of the processes whose argv satisfies `match` (one scan of /proc/<pid>/cmdline, started after the call). */
+export async function pidsWhere(match: (argv: readonly string[]) => boolean): Promise<number[]> {
+  return (await processTable.get()).filter((p) => match(p.argv)).map((p) => p.pid);
 }
 
 /** PIDs of s3fs processes whose argv satisfies `match`. */

@@ -17,7 +17,7 @@ import { CsiError, aborted, errorMessage, failedPrecondition, unavailable } from
 import { KeyedMutex } from '../locks.js';
 import {
   type EngineEvent, EventChannel, type MountEngine, type MountEntry, type PathHealth, type PublishResult, type RecordedCredentials,
-  type StageResult, type StageSpec, type StagedRecord, type VolumeCondition, checkPath,
+  type StageResult, type StageSpec, type StagedRecord, type VolumeCondition, checkPath, checkPaths,
 } from '../mount/index.js';
 import { packageVersion } from '../paths.js';
 import { Secret } from '../secrets.js';
@@ -274,6 +274,10 @@ export class RemoteMounter implements MountEngine {
 
   checkPath(path: string, table?: readonly MountEntry[]): Promise<PathHealth> {
     return checkPath(path, this.driver.config.mountCheckTimeoutMs, table);
+  }
+
+  checkPaths(paths: readonly string[], table?: readonly MountEntry[]): Promise<Map<string, PathHealth>> {
+    return checkPaths(paths, this.driver.config.mountCheckTimeoutMs, table);
   }
 }
 

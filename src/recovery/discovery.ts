@@ -3,7 +3,7 @@
 // in parallel. A failed read of one object is recorded and the view marked incomplete; only a failed
 // pod list fails the whole discovery (without it nothing is known).
 import type { V1PersistentVolume, V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
-import { KubeError, type KubeReader } from '../kube/client.js';
+import { KubeError, type KubeReader } from '../kube/reader.js';
 import { type ClusterView, claimKey, claimsToFetch, classesToFetch, volumesToFetch } from './cluster.js';
 import { mapSettled } from './pool.js';
 

@@ -1,21 +1,24 @@
 // The executor: carries out a Plan with the mounter. One volume at a time under its volume lock (the
 // same lock the Node RPCs take), volumes in parallel up to --recovery-parallelism; a failing volume
 // never stops the others. Credentials for a mount or a repair come from the volume's Secret as it is
-// now (a rotated key takes effect); a healthy-but-unsupervised volume is adopted with the recorded
-// spec when it is on disk (no API call). Every outcome is logged and counted, and each volume's
-// outcome is handed to `report` as a typed RecoveryOutcome (the Events on its Pods and PVC).
+// now (a rotated key takes effect; each Secret is read once per plan, however many volumes use it);
+// a healthy-but-unsupervised volume is adopted with the recorded spec when it is on disk (no API
+// call). Containers of the repaired volumes are healed in one pass after the volumes (one /proc scan
+// for the plan, not one per volume). Every outcome is logged and counted, and each volume's outcome
+// is handed to `report` as a typed RecoveryOutcome (the Events on its Pods and PVC), once its
+// containers are healed.
 import { dirname } from 'node:path';
 import type { Driver } from '../driver.js';
 import { errorMessage } from '../errors.js';
-import type { KubeReader } from '../kube/client.js';
-import { type MountEngine, type StageSpec, stageSpecFrom } from '../mount/index.js';
-import { healContainers } from './heal-containers.js';
+import type { KubeReader } from '../kube/reader.js';
+import { type MountEngine, type StageSpec, readMountTable, stageSpecFrom, topAt } from '../mount/index.js';
+import { healContainers, healedPer } from './heal-containers.js';
 import { LocalRecoveryError, localSpec } from './local.js';
 import { readVolData } from './observe.js';
 import { type Fixable, type RecoveryOutcome, type RecoverySteps, didRecover, fixableProblem, podRefs, refsOf } from './outcome-events.js';
 import type { OrphanPlan, Plan, VolumePlan } from './planner.js';
 import { mapSettled } from './pool.js';
-import { secretsFor } from './secret-access.js';
+import { type SecretReads, secretsFor } from './secret-access.js';
 import type { Trigger } from './triggers.js';
 
 export interface ActionOutcome {
@@ -76,6 +79,11 @@ export async function executePlan(p: Plan, deps: ExecutorDeps): Promise<Executio
     else log.error({ ...fields, action: o.action, err: o.detail }, 'recovery action failed');
   };
 
+  const secretReads: SecretReads = new Map();
+  /** Staging paths repaired: their containers are healed in one pass after every volume. */
+  const repairedStagings: string[] = [];
+  /** Each volume's Events, sent once the heal pass has said how many of its containers it healed. */
+  const reports: Array<(healed: ReadonlyMap<string, number>) => void> = [];
   const specFor = async (vp: VolumePlan): Promise<SpecChoice> => {
     const vol = vp.volume;
     if (vp.stage === 'adopt') {
@@ -90,7 +98,7 @@ export async function executePlan(p: Plan, deps: ExecutorDeps): Promise<Executio
     }
     let secrets: Record<string, string> | undefined;
     try {
-      secrets = await secretsFor(vol, deps.reader, cfg);
+      secrets = await secretsFor(vol, deps.reader, cfg, secretReads);
     } catch (err) {
       // Without the Secret, a repair can still use the credentials s3fs had (if still on disk),
       // but the reason is reported: a missing RBAC rule must not go unnoticed.
@@ -151,7 +159,11 @@ export async function executePlan(p: Plan, deps: ExecutorDeps): Promise<Executio
         const t = tp.target;
         try {
           if (tp.action !== 'publish') {
-            const h = await mounter.checkPath(t.path);
+            // Shows the very mount the staging path shows (same device: the repair reached it by
+            // propagation): as healthy as the staging mount just made. Otherwise ask statfs.
+            const table = await readMountTable();
+            const top = topAt(table, t.path)?.device;
+            const h = top !== undefined && top === topAt(table, vol.stagingPath)?.device ? { state: 'healthy' } : await mounter.checkPath(t.path, table);
             if (h.state === 'healthy') {
               if (tp.action !== 'none') {
                 steps.propagated++;
@@ -178,23 +190,26 @@ export async function executePlan(p: Plan, deps: ExecutorDeps): Promise<Executio
           record({ subject: t.path, action: tp.action === 'publish' ? 'publish' : 'republish', result: 'error', detail: errorMessage(err) }, { ...fields, target_path: t.path, was: tp.state });
         }
       }
-      // Containers with a private copy of the dead mount (mountPropagation None): healed in place.
-      // Logged and counted on their own (s3fs_csi_container_heals_total); they never fail the volume.
-      if (vp.stage === 'repair') {
-        const heals = await healContainers(driver, [vol.stagingPath], async (p) => (await mounter.recordOf(p))?.devices ?? []);
-        steps.containers = heals.filter((h) => h.result === 'healed').length;
-      }
+      if (vp.stage === 'repair') repairedStagings.push(vol.stagingPath);
     });
-    if (didRecover(steps)) {
-      // A staging repair or mount reached every pod of the volume; a target alone, only its pod.
-      const pods = podRefs(planned.filter((t) => steps.stage || touched.has(t.podUid)));
-      report({ kind: 'recovered', volume: refsOf(vol), pods, trigger, ms: Date.now() - started, steps }, used);
-    }
-    if (secretProblem) report({ kind: 'not-recovered', volume: refsOf(vol), pods: podRefs(planned), trigger, problem: secretProblem, repaired: true }, used);
+    reports.push((healed) => {
+      steps.containers = healed.get(vol.stagingPath) ?? 0;
+      if (didRecover(steps)) {
+        // A staging repair or mount reached every pod of the volume; a target alone, only its pod.
+        const pods = podRefs(planned.filter((t) => steps.stage || touched.has(t.podUid)));
+        report({ kind: 'recovered', volume: refsOf(vol), pods, trigger, ms: Date.now() - started, steps }, used);
+      }
+      if (secretProblem) report({ kind: 'not-recovered', volume: refsOf(vol), pods: podRefs(planned), trigger, problem: secretProblem, repaired: true }, used);
+    });
     return ok;
   };
 
   const results = await mapSettled(p.volumes, cfg.recovery.parallelism, runVolume);
+  // Containers with a private copy of the dead mount (mountPropagation None): healed in place.
+  // Logged and counted on their own (s3fs_csi_container_heals_total); they never fail the volume.
+  const heals = repairedStagings.length > 0 ? await healContainers(driver, repairedStagings, async (sp) => (await mounter.recordOf(sp))?.devices ?? []) : [];
+  const healed = healedPer(repairedStagings, heals);
+  for (const r of reports) r(healed);
   let repaired = 0;
   let failed = 0;
   results.forEach((r, i) => {

@@ -64,6 +64,20 @@ export async function healContainers(driver: Driver, stagingPaths: readonly stri
 const whereOf = (t: HealTask): HealWhere => ({ ns: t.ns, pid: t.pid, target: t.target });
 
 /**
+ * Pure: containers healed per staging path, from one pass over several volumes. A healed mount's
+ * source is its volume's staging path, or a subdirectory of it (a subPath).
+ */
+export function healedPer(stagingPaths: readonly string[], results: readonly HealResult[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const r of results) {
+    if (r.result !== 'healed') continue;
+    const sp = stagingPaths.find((p) => r.source === p || r.source.startsWith(`${p}/`));
+    if (sp !== undefined) out.set(sp, (out.get(sp) ?? 0) + 1);
+  }
+  return out;
+}
+
+/**
  * The tasks whose mount really is dead. A device number is not an identity: once no mount holds a
  * dead s3fs's superblock any more, the kernel hands its number to the next FUSE mount, so a device
  * in a volume's history can belong to another volume's live s3fs by now, and replacing that mount

@@ -1,7 +1,12 @@
 // When recovery runs:
-//   start-up   : a full scan (API discovery -> observe -> plan -> execute) before Probe reports ready;
-//                while the API server is unreachable or RBAC denies a read, the driver stays live and
-//                not ready, repairs what it can from local state, and retries with backoff.
+//   start-up   : a local pass (every recorded volume whose mount is dead, repaired from on-disk state,
+//                no API call) starts at once; meanwhile the Kubernetes client loads and discovery
+//                reads the API; then a full scan (observe -> plan -> execute) covers what local state
+//                could not (targets, lost credentials, volumes never staged). Probe reports ready
+//                when both are done; the CSI socket serves kubelet's calls all along (a call on a
+//                volume being repaired waits for its volume lock). While the API server is
+//                unreachable or RBAC denies a read, the driver stays live and not ready, and retries
+//                the scan with backoff.
 //   s3fs exit  : the dead volume is repaired from local state at once (no API call); if that is not
 //                possible a full scan is queued.
 //   dead mount : NodeGetVolumeStats found one (engine event 'dead-mount'): same as an s3fs exit.
@@ -15,17 +20,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { RunningTasks } from '../running.js';
 import type { Driver } from '../driver.js';
 import { errorMessage } from '../errors.js';
-import type { KubeReader } from '../kube/client.js';
+import type { KubeReader } from '../kube/reader.js';
 import type { EventRecorder } from '../kube/events.js';
 import type { MountEngine } from '../mount/index.js';
 import { desiredState } from './cluster.js';
 import { fetchClusterView, forbiddenErrors } from './discovery.js';
 import { type ExecutionReport, executePlan } from './executor.js';
-import { healContainers } from './heal-containers.js';
+import { healContainers, healedPer } from './heal-containers.js';
 import { LocalRecoveryError, repairLocally } from './local.js';
 import { observeNode } from './observe.js';
 import { type RecoveryOutcome, type RecoverySteps, type VolumeRefs, didRecover, eventsFor, fixableProblem, refsOf } from './outcome-events.js';
 import { type Plan, plan } from './planner.js';
+import { mapSettled } from './pool.js';
 import { type Reaction, type Trigger, reactionTo } from './triggers.js';
 
 export type { Trigger };
@@ -37,6 +43,20 @@ export interface ScanSummary {
   ms: number;
 }
 
+/** What recovery reaches the API with, once loaded (@kubernetes/client-node is loaded with it). */
+export interface KubeAccess {
+  reader: KubeReader;
+  /** Events of recovery outcomes; undefined when they are off or cannot be written. */
+  events?: EventRecorder;
+}
+
+/** Repairs of one local pass whose containers are healed in one pass after them (#repairOne). */
+interface HealLater {
+  stagings: string[];
+  /** Each repair's Events, given the containers healed per staging path. */
+  reports: Array<(healed: ReadonlyMap<string, number>) => void>;
+}
+
 const WARNING = 'recovery';
 const MAX_BACKOFF_MS = 5000;
 const LOCAL_RETRY_MAX_MS = 30_000;
@@ -44,10 +64,18 @@ const LOCAL_RETRY_MAX_MS = 30_000;
 export class Recovery {
   readonly #driver: Driver;
   readonly #mounter: MountEngine;
-  readonly #reader: KubeReader | undefined;
-  readonly #events: EventRecorder | undefined;
+  /** Loads the Kubernetes client and the Event recorder (undefined: no API configured). */
+  readonly #loadAccess: (() => Promise<KubeAccess | undefined>) | undefined;
+  #reader: KubeReader | undefined;
+  #events: EventRecorder | undefined;
   /** volume handle -> its claim and pods, as the last full scan saw them (for local repairs' Events). */
   #refs = new Map<string, VolumeRefs>();
+  /** Local repairs' Events waiting for the first scan's discovery to say whose they are (start-up). */
+  #awaitingRefs: Array<() => void> | undefined = [];
+  /** Until the start-up recovery is done (its scan follows the local pass: events need no scan of their own). */
+  #startingUp = true;
+  #localRun: Promise<number> | undefined;
+  #localQueued: Promise<number> | undefined;
   #stopped = false;
   #scanning: Promise<ScanSummary | undefined> | undefined;
   #queued = false;
@@ -58,11 +86,15 @@ export class Recovery {
   /** Scans and local repairs in progress: stop() aborts them and waits (bounded) for their undo. */
   readonly #tasks = new RunningTasks();
 
-  constructor(driver: Driver, mounter: MountEngine, reader: KubeReader | undefined, events?: EventRecorder) {
+  constructor(driver: Driver, mounter: MountEngine, access: (() => Promise<KubeAccess | undefined>) | undefined) {
     this.#driver = driver;
     this.#mounter = mounter;
-    this.#reader = reader;
-    this.#events = events;
+    this.#loadAccess = access;
+  }
+
+  /** An API is configured and (once loaded) usable. */
+  get #hasApi(): boolean {
+    return this.#loadAccess !== undefined && (this.#reader !== undefined || this.#startingUp);
   }
 
   /** Hands an outcome's Events to the recorder (which only enqueues: never waits, never throws). */
@@ -71,11 +103,25 @@ export class Recovery {
     for (const e of eventsFor(o)) this.#events.record(e, secrets);
   }
 
+  /**
+   * A local repair's Events, for the claim and pods the last scan saw using `volumeId`. Before the
+   * first scan's discovery (the start-up local pass runs while it reads the API) they wait for it.
+   */
+  #reportLocal(volumeId: string, send: (refs: VolumeRefs) => void): void {
+    const go = (): void => {
+      const refs = this.#refs.get(volumeId);
+      if (refs) send(refs);
+    };
+    if (this.#awaitingRefs) this.#awaitingRefs.push(go);
+    else go();
+  }
+
   /** Hooks the events and runs the start-up recovery in the background (Probe: not ready until done). */
   start(): void {
-    this.#mounter.events.on((e) => this.#react(reactionTo(e, this.#reader !== undefined)));
+    this.#mounter.events.on((e) => this.#react(reactionTo(e, this.#hasApi)));
     const done = this.#driver.beginStartupTask('recovery');
     void this.#startup().finally(() => {
+      this.#startingUp = false;
       done();
       this.#schedule();
     });
@@ -119,24 +165,28 @@ export class Recovery {
 
   async #startup(): Promise<void> {
     const log = this.#driver.log;
+    // Local state first: it needs no API, and its repairs run while the client loads and discovery reads.
+    const local = this.localPass('startup').catch((e: unknown) => {
+      log.error({ err: errorMessage(e) }, 'local recovery pass failed');
+      return 0;
+    });
+    const access = await this.#loadAccess?.();
+    this.#reader = access?.reader;
+    this.#events = access?.events;
     if (!this.#reader) {
+      this.#awaitingRefs = undefined; // no scan will ever name the objects: no Events
       this.#driver.setWarning(WARNING, 'no Kubernetes API configured (not in a cluster, no --kubeconfig): repairs use on-disk records only');
-      await this.localPass('startup');
+      await local;
       return;
     }
     let delay = 500;
-    let localDone = false;
     while (!this.#stopped) {
       try {
-        await this.scan('startup');
+        await this.scan('startup', local);
         return;
       } catch (err) {
-        // Discovery itself failed (pods could not be listed): heal what local state allows, keep trying.
+        // Discovery itself failed (pods could not be listed): the local pass goes on; keep trying.
         log.warn({ err: errorMessage(err), retry_in_ms: delay }, 'start-up recovery cannot read the API; retrying');
-        if (!localDone) {
-          localDone = true;
-          await this.localPass('startup').catch((e: unknown) => log.error({ err: errorMessage(e) }, 'local recovery pass failed'));
-        }
         await sleep(delay + Math.floor(Math.random() * 200));
         delay = Math.min(delay * 2, MAX_BACKOFF_MS);
       }
@@ -159,12 +209,12 @@ export class Recovery {
    * One full scan. Throws when the pods of this node cannot be listed (nothing can be decided);
    * partial failures (one claim, one Secret) are reported as warnings and the rest proceeds.
    */
-  async scan(trigger: Trigger): Promise<ScanSummary | undefined> {
+  async scan(trigger: Trigger, after?: Promise<unknown>): Promise<ScanSummary | undefined> {
     if (this.#scanning) {
       this.#queued = true;
       return this.#scanning;
     }
-    const run = this.#tasks.track(this.#scanOnce(trigger));
+    const run = this.#tasks.track(this.#scanOnce(trigger, after));
     this.#scanning = run;
     try {
       return await run;
@@ -177,7 +227,8 @@ export class Recovery {
     }
   }
 
-  async #scanOnce(trigger: Trigger): Promise<ScanSummary | undefined> {
+  /** `after`: work whose repairs the observation must see (the start-up local pass); awaited after discovery. */
+  async #scanOnce(trigger: Trigger, after?: Promise<unknown>): Promise<ScanSummary | undefined> {
     const driver = this.#driver;
     const cfg = driver.config;
     const reader = this.#reader;
@@ -188,6 +239,10 @@ export class Recovery {
       const view = await fetchClusterView(reader, { nodeName: cfg.nodeId, driverName: cfg.driverName, parallelism: Math.max(4, cfg.recovery.parallelism) });
       const desired = desiredState(view, { nodeName: cfg.nodeId, driverName: cfg.driverName, kubeletDir: cfg.kubeletDir });
       this.#refs = new Map(desired.volumes.map((v) => [v.volumeHandle, refsOf(v)]));
+      const waiting = this.#awaitingRefs ?? [];
+      this.#awaitingRefs = undefined;
+      for (const go of waiting) go();
+      await after;
       const facts = await observeNode(this.#mounter, {
         kubeletDir: cfg.kubeletDir,
         driverName: cfg.driverName,
@@ -222,18 +277,50 @@ export class Recovery {
     }
   }
 
-  /** Repairs every recorded volume whose staging mount is dead from local state (no API). */
-  async localPass(trigger: Trigger): Promise<number> {
-    const driver = this.#driver;
-    let repaired = 0;
-    for (const rec of await this.#mounter.staged()) {
-      const h = await this.#mounter.checkPath(rec.stagingPath);
-      const supervised = (await this.#mounter.conditionOf(rec.stagingPath))?.abnormal === false;
-      if (h.state === 'healthy' && supervised) continue;
-      if (h.state === 'not-mounted' || h.state === 'missing') continue; // kubelet stages it again when needed
-      if (await this.#repairOne(rec.stagingPath, trigger)) repaired++;
+  /**
+   * Repairs every recorded volume whose staging mount is dead from local state (no API). A pass asked
+   * for while one runs is queued (at most one), like scans.
+   */
+  localPass(trigger: Trigger): Promise<number> {
+    if (this.#localRun) {
+      this.#localQueued ??= this.#localRun.catch(() => 0).then(() => {
+        this.#localQueued = undefined;
+        return this.localPass(trigger);
+      });
+      return this.#localQueued;
     }
+    const run = this.#tasks.track(this.#localPassOnce(trigger)).finally(() => {
+      if (this.#localRun === run) this.#localRun = undefined;
+    });
+    this.#localRun = run;
+    return run;
+  }
+
+  /**
+   * One local pass: every record's staging path checked at once (one statfs child per batch), the
+   * dead ones repaired --recovery-parallelism at a time, then one container-heal pass for all of them
+   * (a /proc scan per pass, not per volume).
+   */
+  async #localPassOnce(trigger: Trigger): Promise<number> {
+    const driver = this.#driver;
+    const started = Date.now();
+    const records = await this.#mounter.staged();
+    const health = await this.#mounter.checkPaths(records.map((r) => r.stagingPath));
+    const verdicts = await Promise.all(records.map(async (rec): Promise<string | undefined> => {
+      const h = health.get(rec.stagingPath);
+      if (h?.state === 'not-mounted' || h?.state === 'missing') return undefined; // kubelet stages it again when needed
+      if (h?.state === 'healthy' && (await this.#mounter.conditionOf(rec.stagingPath))?.abnormal === false) return undefined;
+      return rec.stagingPath;
+    }));
+    const todo = verdicts.filter((p): p is string => p !== undefined);
+    const later: HealLater = { stagings: [], reports: [] };
+    const results = await mapSettled(todo, driver.config.recovery.parallelism, (p) => this.#repairOne(p, trigger, later));
+    const heals = later.stagings.length > 0 ? await healContainers(driver, later.stagings, async (p) => (await this.#mounter.recordOf(p))?.devices ?? []) : [];
+    const healed = healedPer(later.stagings, heals);
+    for (const r of later.reports) r(healed);
     driver.metrics.recoveryRuns.inc({ trigger, result: 'local' });
+    const repaired = results.filter((r) => r.status === 'fulfilled' && r.value).length;
+    if (todo.length > 0) driver.log.info({ trigger, records: records.length, dead: todo.length, repaired, ms: Date.now() - started }, 'local recovery pass done');
     return repaired;
   }
 
@@ -256,7 +343,11 @@ export class Recovery {
     this.#local.set(stagingPath, t);
   }
 
-  async #repairOne(stagingPath: string, trigger: Trigger): Promise<boolean> {
+  /**
+   * `later`: the caller heals containers in one pass for many repairs: the repaired staging path is
+   * collected for it instead of healed now, and the Events wait for that pass's count.
+   */
+  async #repairOne(stagingPath: string, trigger: Trigger, later?: HealLater): Promise<boolean> {
     const driver = this.#driver;
     const started = Date.now();
     let volumeId: string | undefined;
@@ -265,35 +356,41 @@ export class Recovery {
       if (!rec) return true; // unstaged meanwhile: nothing to do
       volumeId = rec.volumeId;
       const r = await repairLocally(this.#mounter, driver.config, stagingPath, this.#tasks.signal);
-      const heals = r.stage === 'repaired' ? await this.#mounter.withVolumeLock(rec.volumeId, () => healContainers(driver, [stagingPath], async (p) => (await this.#mounter.recordOf(p))?.devices ?? [])) : [];
+      if (r.stage === 'repaired' && later) later.stagings.push(stagingPath);
+      const heals = r.stage === 'repaired' && !later ? await this.#mounter.withVolumeLock(rec.volumeId, () => healContainers(driver, [stagingPath], async (p) => (await this.#mounter.recordOf(p))?.devices ?? [])) : [];
       const steps: RecoverySteps = {
         stage: r.stage === 'repaired' || r.stage === 'mounted' ? r.stage : undefined,
         targets: r.targets.filter((t) => t.result === 'repaired').length,
         propagated: 0,
         containers: heals.filter((h) => h.result === 'healed').length,
       };
-      const refs = this.#refs.get(rec.volumeId);
-      if (refs && didRecover(steps)) this.#report({ kind: 'recovered', volume: refs, pods: refs.pods, trigger, ms: Date.now() - started, steps }, []);
+      const ms = Date.now() - started;
+      const send = (healed: number): void => {
+        steps.containers += healed;
+        if (didRecover(steps)) this.#reportLocal(rec.volumeId, (refs) => this.#report({ kind: 'recovered', volume: refs, pods: refs.pods, trigger, ms, steps }, []));
+      };
+      if (later) later.reports.push((healed) => send(healed.get(stagingPath) ?? 0));
+      else send(0);
       driver.metrics.recoveryActions.inc({ action: r.stage === 'repaired' ? 'repair' : r.stage, result: 'ok' });
       for (const t of r.targets) driver.metrics.recoveryActions.inc({ action: 'republish', result: t.result === 'error' ? 'error' : 'ok' });
       driver.log.info({ trigger, volume_id: rec.volumeId, staging_target_path: stagingPath, result: r.stage, targets: r.targets, ms: Date.now() - started }, 'local recovery done');
       return r.targets.every((t) => t.result !== 'error');
     } catch (err) {
-      if (err instanceof LocalRecoveryError && this.#reader) {
+      if (err instanceof LocalRecoveryError && this.#hasApi) {
         // Expected after a mounter pod is replaced (its in-memory passwd files went with it): not a
-        // failure yet, the API scan repairs with the Secret, and counts the outcome.
+        // failure yet, the API scan repairs with the Secret, and counts the outcome. At start-up
+        // that scan follows the local pass anyway.
         driver.log.info({ trigger, staging_target_path: stagingPath, reason: errorMessage(err) }, 'local recovery not possible; the API scan repairs');
-        this.trigger(trigger);
+        if (!this.#startingUp) this.trigger(trigger);
         return true;
       }
       driver.metrics.recoveryActions.inc({ action: 'repair', result: 'error' });
       driver.log.error({ trigger, staging_target_path: stagingPath, err: errorMessage(err) }, 'local recovery failed');
-      const refs = volumeId ? this.#refs.get(volumeId) : undefined;
       const problem = fixableProblem(err);
-      if (refs && problem) {
+      if (volumeId && problem) {
         // The keys s3fs used, so the scrub can take them out of the message (S3's text never has them).
         const used = await this.#mounter.recordedCredentials(stagingPath).then((c) => [c.accessKeyId.reveal(), c.secretAccessKey.reveal()], () => []);
-        this.#report({ kind: 'not-recovered', volume: refs, pods: refs.pods, trigger, problem, repaired: false }, used);
+        this.#reportLocal(volumeId, (refs) => this.#report({ kind: 'not-recovered', volume: refs, pods: refs.pods, trigger, problem, repaired: false }, used));
       }
       return false;
     }

@@ -1,7 +1,7 @@
 // A volume's Secret as recovery reads it, with the reason it could not be used as a typed fact
 // (SecretError.problem), so the Events and warnings built from it never have to parse message text.
 import type { Config } from '../config.js';
-import { KubeError, type KubeReader } from '../kube/client.js';
+import { KubeError, type KubeReader } from '../kube/reader.js';
 import { connectionFrom } from '../s3/connection.js';
 import type { DesiredVolume } from './cluster.js';
 
@@ -25,15 +25,26 @@ export class SecretError extends Error {
   }
 }
 
-/** Secret data for a volume (undefined: it names none, the driver's defaults apply); throws SecretError. */
-export async function secretsFor(vol: DesiredVolume, reader: KubeReader | undefined, cfg: Pick<Config, 's3'>): Promise<Record<string, string> | undefined> {
+/** Reads of Secrets made during one plan, by "namespace/name": each Secret is read once per plan. */
+export type SecretReads = Map<string, Promise<Record<string, string> | undefined>>;
+
+/**
+ * Secret data for a volume (undefined: it names none, the driver's defaults apply); throws SecretError.
+ * `reads`: the plan's reads so far; a Secret already asked for is not asked again (however many volumes use it).
+ */
+export async function secretsFor(vol: DesiredVolume, reader: KubeReader | undefined, cfg: Pick<Config, 's3'>, reads?: SecretReads): Promise<Record<string, string> | undefined> {
   const ref = vol.secretRef;
   if (!ref) return undefined;
   const id = `${ref.namespace}/${ref.name}`;
   if (!reader) throw new SecretError('unavailable', id, `volume ${vol.volumeHandle} needs Secret ${id} but no API access is configured`);
   let data: Record<string, string> | undefined;
   try {
-    data = await reader.getSecretData(ref.namespace, ref.name);
+    let read = reads?.get(id);
+    if (!read) {
+      read = reader.getSecretData(ref.namespace, ref.name);
+      reads?.set(id, read);
+    }
+    data = await read;
   } catch (err) {
     const kind = err instanceof KubeError && err.kind === 'forbidden' ? 'forbidden' : 'unavailable';
     throw new SecretError(kind, id, (err as Error).message);
