@@ -7,7 +7,7 @@
 // already used; the API path (executor.ts) rewrites them from the current Secret.
 import type { Config } from '../config.js';
 import { errorMessage } from '../errors.js';
-import { type MountEngine, type MountEntry, type RecordedCredentials, type StageResult, type StageSpec, type StagedRecord, isReadOnly, layersAt, readMountTable } from '../mount/index.js';
+import { type MountEngine, type MountEntry, type PathHealth, type RecordedCredentials, type StageResult, type StageSpec, type StagedRecord, isReadOnly, layersAt, readMountTable } from '../mount/index.js';
 import { parseTargetPath } from './kubelet-paths.js';
 
 export class LocalRecoveryError extends Error {}
@@ -37,6 +37,13 @@ export async function localSpec(rec: StagedRecord, cfg: Pick<Config, 's3'>, engi
   };
 }
 
+export interface LocalRepair {
+  stage: StageResult;
+  targets: RebindResult[];
+  /** Binds that showed a former device of the volume but answer statfs: left alone (reallyStale). */
+  live: string[];
+}
+
 export interface RebindResult {
   path: string;
   result: 'repaired' | 'unchanged' | 'error';
@@ -63,10 +70,29 @@ export function staleBinds(table: readonly MountEntry[], stagingPath: string, ol
 }
 
 /**
- * Repairs one staged volume from local state under its volume lock: ensureStaged with the recorded
- * spec (repair, adopt or unchanged), then re-binds every target that still shows a dead layer.
+ * The `candidates` (staleBinds) that really are dead, as statfs through each says: a mount that
+ * answers is live and left alone. A device number is no identity. The repair takes the dead layers
+ * above the bottom one off the staging path (and, by propagation, off its targets); once no mount
+ * holds a dead s3fs's superblock the kernel gives its number to the next FUSE mount, which can be
+ * another volume's s3fs, started by a repair running at the same time (a local pass repairs many
+ * volumes at once). That volume's targets then show "a dead device of this volume" on top, and
+ * re-binding them would put this volume into another volume's pods.
  */
-export async function repairLocally(mounter: MountEngine, cfg: Config, stagingPath: string, signal?: AbortSignal): Promise<{ stage: StageResult; targets: RebindResult[] }> {
+export async function reallyStale<T extends { path: string }>(candidates: readonly T[], check: (paths: readonly string[]) => Promise<ReadonlyMap<string, PathHealth>>): Promise<T[]> {
+  if (candidates.length === 0) return [];
+  const health = await check(candidates.map((c) => c.path));
+  return candidates.filter((c) => {
+    const state = health.get(c.path)?.state;
+    return state !== 'healthy' && state !== 'not-mounted' && state !== 'missing';
+  });
+}
+
+/**
+ * Repairs one staged volume from local state under its volume lock: ensureStaged with the recorded
+ * spec (repair, adopt or unchanged), then re-binds every target that still shows a dead layer and
+ * does not answer statfs (reallyStale).
+ */
+export async function repairLocally(mounter: MountEngine, cfg: Config, stagingPath: string, signal?: AbortSignal): Promise<LocalRepair> {
   const rec = await mounter.recordOf(stagingPath);
   if (!rec) throw new LocalRecoveryError(`no record of a volume staged at ${stagingPath}`);
   const spec = await localSpec(rec, cfg, mounter);
@@ -74,17 +100,20 @@ export async function repairLocally(mounter: MountEngine, cfg: Config, stagingPa
     const before = new Set(layersAt(await readMountTable(), stagingPath).map((m) => m.device));
     const stage = await mounter.ensureStaged(spec, signal);
     const targets: RebindResult[] = [];
-    if (stage !== 'repaired') return { stage, targets };
+    if (stage !== 'repaired') return { stage, targets, live: [] };
     const table = await readMountTable();
     const now = layersAt(table, stagingPath).at(-1)?.device;
     if (now) before.delete(now);
-    for (const t of staleBinds(table, stagingPath, before, cfg)) {
+    const candidates = staleBinds(table, stagingPath, before, cfg);
+    const dead = await reallyStale(candidates, (paths) => mounter.checkPaths(paths, table));
+    const live = candidates.filter((c) => !dead.includes(c)).map((c) => c.path);
+    for (const t of dead) {
       try {
         targets.push({ path: t.path, result: await mounter.ensurePublished(t.path, stagingPath, t.readonly, rec.volumeId) === 'unchanged' ? 'unchanged' : 'repaired' });
       } catch (err) {
         targets.push({ path: t.path, result: 'error', message: (err as Error).message });
       }
     }
-    return { stage, targets };
+    return { stage, targets, live };
   });
 }

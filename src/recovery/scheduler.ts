@@ -373,7 +373,7 @@ export class Recovery {
       else send(0);
       driver.metrics.recoveryActions.inc({ action: r.stage === 'repaired' ? 'repair' : r.stage, result: 'ok' });
       for (const t of r.targets) driver.metrics.recoveryActions.inc({ action: 'republish', result: t.result === 'error' ? 'error' : 'ok' });
-      driver.log.info({ trigger, volume_id: rec.volumeId, staging_target_path: stagingPath, result: r.stage, targets: r.targets, ms: Date.now() - started }, 'local recovery done');
+      driver.log.info({ trigger, volume_id: rec.volumeId, staging_target_path: stagingPath, result: r.stage, targets: r.targets, ...(r.live.length > 0 ? { left_live: r.live } : {}), ms: Date.now() - started }, 'local recovery done');
       return r.targets.every((t) => t.result !== 'error');
     } catch (err) {
       if (err instanceof LocalRecoveryError && this.#hasApi) {

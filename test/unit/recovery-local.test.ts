@@ -6,7 +6,8 @@ import { ApiException } from '@kubernetes/client-node';
 import { KubeError, toKubeError } from '../../src/kube/client.js';
 import { NODE_RBAC_RULES } from '../../src/kube/rbac.js';
 import { parseMountInfo } from '../../src/mount/mountinfo.js';
-import { staleBinds } from '../../src/recovery/local.js';
+import type { PathHealth } from '../../src/mount/health.js';
+import { reallyStale, staleBinds } from '../../src/recovery/local.js';
 
 const K = '/var/lib/kubelet';
 const S = `${K}/plugins/kubernetes.io/csi/s3fs.csi.dev/${'a'.repeat(64)}/globalmount`;
@@ -32,6 +33,29 @@ describe('staleBinds', () => {
     const t3 = parseMountInfo([line(20, 1, '0:50', T1, 'ro')].join('\n'));
     assert.deepEqual(staleBinds(t3, S, new Set(['0:50']), cfg), [{ path: T1, readonly: true }]);
     assert.deepEqual(staleBinds(parseMountInfo(line(30, 1, '0:50', `${OTHER}/x`)), S, new Set(['0:50']), { ...cfg, allowedRoots: [K, OTHER] }), [{ path: `${OTHER}/x`, readonly: false }]);
+  });
+});
+
+describe('reallyStale', () => {
+  it('keeps only the candidates whose statfs fails: a reused device number of a live mount is left alone', async () => {
+    // T2 shows a device number this volume's dead layer had, but a concurrent repair's new s3fs (of
+    // another volume) got that number: it answers statfs and must not be re-bound to this volume.
+    const health = new Map<string, PathHealth>([
+      [T1, { state: 'stale', message: 'ENOTCONN' }],
+      [T2, { state: 'healthy', message: 'ok' }],
+      [`${K}/pods/u3/volumes/kubernetes.io~csi/pv1/mount`, { state: 'hung', message: 'timeout' }],
+      [`${K}/pods/u4/volumes/kubernetes.io~csi/pv1/mount`, { state: 'not-mounted', message: 'gone meanwhile' }],
+    ]);
+    const asked: string[][] = [];
+    const check = async (paths: readonly string[]): Promise<ReadonlyMap<string, PathHealth>> => {
+      asked.push([...paths]);
+      return health;
+    };
+    const candidates = [...health.keys()].map((path) => ({ path, readonly: false }));
+    assert.deepEqual((await reallyStale(candidates, check)).map((c) => c.path), [T1, `${K}/pods/u3/volumes/kubernetes.io~csi/pv1/mount`]);
+    assert.equal(asked.length, 1, 'one check for all candidates');
+    assert.deepEqual(await reallyStale([], check), []);
+    assert.equal(asked.length, 1, 'no check without candidates');
   });
 });
 
