@@ -15,7 +15,8 @@
 //   interval   : a full scan every --recovery-interval (also catches hung s3fs and lost targets).
 // Scans never overlap: a trigger during a scan queues exactly one more.
 // Every volume's outcome becomes Events on its Pods and PVC (outcome-events.ts decides, the recorder
-// writes in the background); local repairs find those objects in what the last scan saw.
+// writes in the background); local repairs find those objects in what the last scan saw (the
+// start-up local pass's wait for the first scan's discovery).
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RunningTasks } from '../running.js';
 import type { Driver } from '../driver.js';
