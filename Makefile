@@ -11,11 +11,10 @@ NODE := $(TOOLS_DIR)/node-24/bin/node
 # it started still holds its event loop, so one hang can never hold the whole run past CI's limit.
 TEST_FLAGS ?= --test-concurrency=1 --test-timeout=600000 --test-force-exit
 # Node 24's runner takes files or globs (a bare directory is read as a module): pure logic, the
-# integration tests, the fault suite and the full csi-sanity suite. The end-to-end tests under a real
-# kubelet run with `make e2e` (docs/e2e.md). They join `make test` once they no longer miss: of the
-# last five runs one missed a heal in place after the mounter's replacement, cause not yet known.
+# integration tests, the fault suite, the full csi-sanity suite, and last the end-to-end tests under
+# a real kubelet (docs/e2e.md; alone with `make e2e`).
 E2E_TESTS ?= 'dist/test/e2e/**/*.test.js'
-TESTS ?= 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js' 'dist/test/faults/**/*.test.js' 'dist/test/sanity/**/*.test.js'
+TESTS ?= 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js' 'dist/test/faults/**/*.test.js' 'dist/test/sanity/**/*.test.js' $(E2E_TESTS)
 
 .PHONY: all setup tools deps build native test unit sanity e2e run clean bench image chart-lint chart-test demo proto-types
 

@@ -61,6 +61,32 @@ export async function healContainers(driver: Driver, stagingPaths: readonly stri
   }
 }
 
+/** A staged volume and the devices its s3fs processes had before (StagedRecord.devices). */
+export interface StagedVolume {
+  stagingPath: string;
+  history: readonly string[];
+}
+
+/**
+ * The staging paths of the volumes that some running container still shows dead, found without
+ * changing anything: one mount-table read, one /proc scan, a statfs per candidate. The periodic
+ * sweep behind every repair's own heal pass: a container that pass missed (started meanwhile,
+ * its helper timed out, the pass itself failed) is found here and healed by healContainers.
+ */
+export async function volumesWithDeadCopies(driver: Driver, staged: readonly StagedVolume[]): Promise<string[]> {
+  if (driver.config.healHelper === 'none') return [];
+  const table = await readMountTable();
+  const volumes = staged.map((s) => volumeLayers(s.stagingPath, layersAt(table, s.stagingPath), s.history)).filter((v): v is VolumeLayers => v !== undefined && v.deadDevices.size > 0);
+  if (volumes.length === 0 || !(await seesHostPids())) return [];
+  const views = await otherNamespaces();
+  const found: string[] = [];
+  for (const v of volumes) {
+    const { tasks } = planHeals(v, views);
+    if (tasks.length > 0 && (await reallyDead(tasks, [])).length > 0) found.push(v.stagingPath);
+  }
+  return found;
+}
+
 const whereOf = (t: HealTask): HealWhere => ({ ns: t.ns, pid: t.pid, target: t.target });
 
 /**

@@ -27,7 +27,7 @@ import type { MountEngine } from '../mount/index.js';
 import { desiredState } from './cluster.js';
 import { fetchClusterView, forbiddenErrors } from './discovery.js';
 import { type ExecutionReport, executePlan } from './executor.js';
-import { healContainers, healedPer } from './heal-containers.js';
+import { healContainers, healedPer, volumesWithDeadCopies } from './heal-containers.js';
 import { LocalRecoveryError, repairLocally } from './local.js';
 import { observeNode } from './observe.js';
 import { type RecoveryOutcome, type RecoverySteps, type VolumeRefs, didRecover, eventsFor, fixableProblem, refsOf } from './outcome-events.js';
@@ -201,6 +201,8 @@ export class Recovery {
     this.#timer = setTimeout(() => {
       void (this.#reader ? this.scan('interval').catch(() => this.localPass('interval')) : this.localPass('interval'))
         .catch(() => undefined)
+        .then(() => this.#tasks.track(this.healSweep()))
+        .catch((err: unknown) => this.#driver.log.error({ err: errorMessage(err) }, 'container heal sweep failed'))
         .finally(() => this.#schedule());
     }, interval);
     this.#timer.unref();
@@ -323,6 +325,31 @@ export class Recovery {
     const repaired = results.filter((r) => r.status === 'fulfilled' && r.value).length;
     if (todo.length > 0) driver.log.info({ trigger, records: records.length, dead: todo.length, repaired, ms: Date.now() - started }, 'local recovery pass done');
     return repaired;
+  }
+
+  /**
+   * Heals the containers that still show a dead mount of a healthy volume: each repair heals the
+   * containers it finds, this catches the ones it could not (a container started while the repair
+   * ran, a helper that timed out). Runs after every interval scan; finds nothing, changes nothing
+   * on a healthy node. Returns how many containers it healed.
+   */
+  async healSweep(): Promise<number> {
+    const driver = this.#driver;
+    const records = await this.#mounter.staged();
+    const history = new Map(records.map((r) => [r.stagingPath, r.devices ?? []]));
+    const found = await volumesWithDeadCopies(driver, records.map((r) => ({ stagingPath: r.stagingPath, history: r.devices ?? [] })));
+    let healed = 0;
+    for (const rec of records.filter((r) => found.includes(r.stagingPath))) {
+      if (this.#stopped) break;
+      const started = Date.now();
+      const heals = await this.#mounter.withVolumeLock(rec.volumeId, () => healContainers(driver, [rec.stagingPath], async (p) => history.get(p) ?? []));
+      const n = heals.filter((h) => h.result === 'healed').length;
+      healed += n;
+      const refs = this.#refs.get(rec.volumeId);
+      if (refs && n > 0) this.#report({ kind: 'recovered', volume: refs, pods: refs.pods, trigger: 'interval', ms: Date.now() - started, steps: { propagated: 0, targets: 0, containers: n } }, []);
+      driver.log.info({ volume_id: rec.volumeId, staging_target_path: rec.stagingPath, healed: n }, 'container heal sweep: containers that still showed a dead mount');
+    }
+    return healed;
   }
 
   /** Local repair of one staging path, soon; retried with backoff while it fails. */

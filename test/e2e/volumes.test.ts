@@ -3,16 +3,16 @@
 // machine forces). The kubernetes-csi external-provisioner cannot run here: each dynamic volume is
 // provisioned by test/harness/provisioner.ts, which makes the sidecar's CreateVolume call and PV object.
 import assert from 'node:assert/strict';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { V1PodSecurityContext } from '@kubernetes/client-node';
 import { packageRoot } from '../../src/paths.js';
-import { mountsUnder, readMountTable } from '../../src/mount/index.js';
+import { listRecords, mountsUnder, readMountTable } from '../../src/mount/index.js';
 import { isPodReady } from '../harness/cluster.js';
 import { waitFor } from '../harness/net.js';
-import { DRIVER, NAMESPACE, SECRET, type World, driverRegistered, startWorld, waitNodePluginReady } from './world.js';
+import { DRIVER, NAMESPACE, SECRET, type World, driverRegistered, driverStateDir, mounterRuntimeDir, startWorld, waitNodePluginReady } from './world.js';
 import { type Workloads, workloads } from './workloads.js';
 
 const NS = 'e2e';
@@ -129,9 +129,11 @@ describe('s3fs-csi under a real kubelet', { timeout: 20 * 60_000 }, () => {
       const mounted = mountsUnder(table, join(w.node.kubeletDir, 'plugins', 'kubernetes.io', 'csi', DRIVER, d)).length > 0;
       assert.ok(mounted, `staging directory ${d} left without a mount`);
     }
-    const nodePod = await w.nodePod();
-    const runtime = join(w.node.kubeletDir, 'pods', nodePod.metadata?.uid ?? '', 'volumes', 'kubernetes.io~empty-dir', 'runtime-dir');
-    assert.equal((await readdir(runtime).catch(() => [] as string[])).filter((f) => f.startsWith('passwd')).length <= 1, true, 'only the other volume\'s passwd file is left');
+    // The mounter's records and passwd files: the volume's are gone, and no passwd file outlives its record.
+    const records = await listRecords(driverStateDir(w.node));
+    assert.equal(records.filter((r) => r.volumeId === handle).length, 0, 'the volume\'s record is removed');
+    const passwd = (await readdir(mounterRuntimeDir(w.node))).filter((f) => f.endsWith('.passwd')).map((f) => f.slice(0, -'.passwd'.length));
+    assert.deepEqual(passwd.filter((k) => !records.some((r) => r.key === k)), [], 'no passwd file without a staged volume');
     assert.deepEqual(await s3fsOfBucket(handle.split('/')[0] ?? ''), [], 'no s3fs of the volume is left');
   });
 
@@ -182,7 +184,11 @@ describe('s3fs-csi under a real kubelet', { timeout: 20 * 60_000 }, () => {
     await claim('static-breakable', { volumeName: 'static-breakable' });
     await runPod('breakable', 'static-breakable', 'cat /data/root.txt');
     await core.deleteNamespacedSecret({ namespace: NS, name: 'breakable' });
-    // The mounter replaced: every volume of the node is repaired by the API scan, which reads Secrets.
+    // The keys' local copy gone too (its passwd file, as when the host's /run is wiped): the repair of
+    // the mounter's replacement must then come from the API scan, which reads the Secret.
+    const rec = (await listRecords(driverStateDir(w.node))).find((r) => r.bucket === 'existing-data' && !r.prefix);
+    assert.ok(rec, 'the volume is recorded as staged');
+    await rm(join(mounterRuntimeDir(w.node), `${rec.key}.passwd`));
     const mounter = await w.podOf('mounter');
     await core.deleteNamespacedPod({ namespace: NAMESPACE, name: mounter.metadata?.name ?? '' });
     const seen = await waitFor('SecretUnreadable on the pod and on its claim', async () => {
@@ -192,8 +198,8 @@ describe('s3fs-csi under a real kubelet', { timeout: 20 * 60_000 }, () => {
     assert.equal(seen.pod.type, 'Warning');
     assert.match(seen.pod.message ?? '', new RegExp(`Secret ${NS}/breakable`));
     assert.doesNotMatch(JSON.stringify([seen.pod, seen.pvc]), new RegExp(w.s3.secretKey), 'no credential in an Event');
-    // The new mounter holds no credentials of the old one: the Secret is the only source, so the volume
-    // stays down until it is back, and the next scan (the chart's 60 s interval at most) repairs it.
+    // No local copy and no Secret: the volume stays down until the Secret is back, and the next scan
+    // (the chart's 60 s interval at most) repairs it.
     await core.createNamespacedSecret({
       namespace: NS,
       body: { metadata: { name: 'breakable' }, stringData: { accessKeyID: w.s3.accessKey, secretAccessKey: w.s3.secretKey, endpoint: w.s3.endpoint, region: w.s3.region } },

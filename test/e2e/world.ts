@@ -53,6 +53,11 @@ export interface World {
   stop(): Promise<string[]>;
 }
 
+/** Where the e2e chart puts the mounter's passwd files (mounter.runtimeDir). */
+export const mounterRuntimeDir = (node: Pick<TestNode, 'dir'>): string => join(node.dir, 'mounter-run');
+/** The driver's --state-dir in the e2e chart (records of staged volumes). */
+export const driverStateDir = (node: Pick<TestNode, 'dir'>): string => join(node.dir, 'driver-state');
+
 export function chartValues(w: { node: TestNode; s3: S3Server; images: E2eImages; ports: { nodeHealth: number; controllerHealth: number; provisioner: number; resizer: number; mounterHealth: number } }): Record<string, unknown> {
   const ref = w.images.driver.ref;
   const apiEnv = [{ name: 'KUBERNETES_SERVICE_HOST', value: '127.0.0.1' }, { name: 'KUBERNETES_SERVICE_PORT', value: String(w.node.apiPort) }];
@@ -71,10 +76,12 @@ export function chartValues(w: { node: TestNode; s3: S3Server; images: E2eImages
       resizer: { httpPort: w.ports.resizer, image: { pullPolicy: 'Never' } },
     },
     node: {
-      hostNetwork: true, healthPort: w.ports.nodeHealth, stateDir: join(w.node.dir, 'driver-state'), env: apiEnv,
+      hostNetwork: true, healthPort: w.ports.nodeHealth, stateDir: driverStateDir(w.node), env: apiEnv,
       recovery: { enabled: true, interval: '10s', parallelism: 8 },
     },
-    mounter: { healthPort: w.ports.mounterHealth },
+    // The socket and the passwd files in the test node's own directory, not the host's /run: removed
+    // with it at teardown.
+    mounter: { healthPort: w.ports.mounterHealth, socketDir: join(w.node.dir, 'mounter-socket'), runtimeDir: mounterRuntimeDir(w.node) },
     probes: { httpHost: '127.0.0.1' },
   };
 }

@@ -13,7 +13,9 @@ export const KUBELET_SYSCTLS = [
 ] as const;
 
 /** Paths a node creates when they are absent; removed afterwards only if they were absent before. */
-export const CREATED_PATHS = ['/run/containerd', '/var/lib/kubelet', '/run/netns', '/etc/cni', '/var/log/pods', '/var/log/containers'] as const;
+// The last two are the chart's default mounter dirs: the e2e points both into the node's own
+// directory, so they are listed only to put the host back should a values change miss one.
+export const CREATED_PATHS = ['/run/containerd', '/var/lib/kubelet', '/run/netns', '/etc/cni', '/var/log/pods', '/var/log/containers', '/run/s3fs-csi', '/run/s3fs-csi-mounter'] as const;
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
 /** The cgroup subtrees containerd and kubelet use with cgroupsPerQOS=false and the cgroupfs driver. */

@@ -199,7 +199,10 @@ describe('helm chart: defaults', () => {
     assert.deepEqual(volume(ds, 'mounter-socket').hostPath, volume(nodeDs(objs), 'mounter-socket').hostPath, 'one socket dir for both');
     assert.deepEqual(volume(ds, 'fuse-device').hostPath, { path: '/dev/fuse', type: 'CharDevice' });
     assert.deepEqual(volume(ds, 'state-dir').hostPath, { path: '/var/lib/s3fs-csi', type: 'DirectoryOrCreate' });
-    assert.deepEqual(volume(ds, 'runtime-dir').emptyDir, { medium: 'Memory', sizeLimit: '16Mi' });
+    // passwd files on the host's /run (memory): they outlive the mounter pod, so its replacement repairs locally
+    assert.deepEqual(volume(ds, 'runtime-dir').hostPath, { path: '/run/s3fs-csi/s3fs.csi.dev', type: 'DirectoryOrCreate' });
+    assert.equal(volume(ds, 'runtime-dir').emptyDir, undefined);
+    assert.equal(mounts['runtime-dir']?.mountPath, '/run/s3fs-csi');
     assert.deepEqual(m.livenessProbe?.httpGet, { path: '/healthz', port: 'healthz' });
     assert.deepEqual(m.startupProbe?.httpGet, { path: '/healthz', port: 'healthz' });
     assert.equal(m.ports?.find((p) => p.name === 'healthz')?.containerPort, 9810);
@@ -381,6 +384,7 @@ describe('helm chart: values.schema.json and template checks reject bad values',
     ['an unknown probe mode', { probes: { mode: 'grpc' } }, /probes\/mode/],
     ['a relative kubelet dir', { kubeletDir: 'var/lib/kubelet' }, /kubeletDir/],
     ['a relative mounter socket dir', { mounter: { socketDir: 'run/m' } }, /socketDir/],
+    ['a relative mounter runtime dir', { mounter: { runtimeDir: 'run/s3fs-csi' } }, /runtimeDir/],
     ['an unknown mounter key', { mounter: { updateStrategy: { type: 'RollingUpdate' } } }, /additional properties 'updateStrategy' not allowed/],
     ['a typo in a key', { nodes: {} }, /additional properties 'nodes' not allowed/],
     ['a bad duration', { node: { recovery: { interval: '1 minute' } } }, /interval/],

@@ -183,6 +183,10 @@ readinessProbe:
 {{- end -}}
 
 {{/* Host directory of the mounter's socket, shared by the mounter and the node plugin. */}}
+{{- define "s3fs-csi.mounterRuntimeDir" -}}
+{{- default (printf "/run/s3fs-csi/%s" .Values.driverName) (.Values.mounter.runtimeDir | trimSuffix "/") -}}
+{{- end -}}
+
 {{- define "s3fs-csi.mounterSocketDir" -}}
 {{- default (printf "/run/s3fs-csi-mounter/%s" .Values.driverName) (.Values.mounter.socketDir | trimSuffix "/") -}}
 {{- end -}}
