@@ -33,20 +33,37 @@ export function probeCall(client: Client, timeoutMs: number): Promise<ProbeResul
  */
 export class ProbeConnection {
   #client: Client | undefined;
+  #inFlight: Promise<ProbeResult> | undefined;
+  /** Probe calls made (each request that shared another's call is not one). */
+  calls = 0;
 
   constructor(private readonly socketPath: string) {}
 
+  /**
+   * One Probe through the socket. A request that arrives while a Probe is in flight shares that
+   * call's answer instead of making its own: the answer comes after the request arrived, so it says
+   * as much about the driver as a call of its own would, and a burst of probers (kubelet, a
+   * monitoring system, a load balancer) costs the driver one call instead of one each. Nothing is
+   * cached: the next request after an answer makes a new call.
+   */
   async probe(timeoutMs: number): Promise<ProbeResult> {
     if (!existsSync(this.socketPath)) {
       this.close();
       return { healthy: false, reason: `failed to connect to the driver: ${this.socketPath} does not exist` };
     }
+    if (this.#inFlight) return this.#inFlight;
     this.#client ??= new Client(`unix://${this.socketPath}`, credentials.createInsecure(), { 'grpc.enable_retries': 0 });
-    return probeCall(this.#client, timeoutMs);
+    this.calls++;
+    const call = probeCall(this.#client, timeoutMs).finally(() => {
+      if (this.#inFlight === call) this.#inFlight = undefined;
+    });
+    this.#inFlight = call;
+    return call;
   }
 
   close(): void {
     this.#client?.close();
     this.#client = undefined;
+    this.#inFlight = undefined;
   }
 }

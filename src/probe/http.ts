@@ -1,7 +1,7 @@
 // HTTP side of built-in probing (fastify):
 //   /healthz  liveness, like kubernetes-csi/livenessprobe: a real Probe through the socket (over one
-//             long-lived connection, src/probe/client.ts, where the sidecar dials per request). 200 "ok"
-//             when healthy. Unlike the sidecar, ready=false (start-up recovery still running) is
+//             long-lived connection, src/probe/client.ts, where the sidecar dials per request; requests
+//             that arrive while a Probe is in flight share its answer). 200 "ok" when healthy. Unlike the sidecar, ready=false (start-up recovery still running) is
 //             still 200 here, so a long repair can never put kubelet into a restart loop.
 //   /readyz   readiness: 200 only when healthy *and* ready; 500 with the reason otherwise.
 //   /metrics  Prometheus text.
