@@ -13,11 +13,14 @@
 //                        (`use_cache` alone gets a fresh cache dir); `none` for no variants
 //   DATAPATH_REPS, DATAPATH_VARIANT_REPS   repetitions (full mode: 3 and 2)
 //   DATAPATH_SMALL=0     only the 1 GiB sequential write/read (no small files, no ls -l)
+//   DATAPATH_MAX_LOAD=2.5   before every run wait (up to DATAPATH_LOAD_WAIT_S, default 900 s) until
+//                        the 1-minute load average is below this, for a machine shared with others
 import { CreateBucketCommand, DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { mkdir, rm } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { validateOptions } from '../../src/mount/options.js';
 import type { DriverProcess } from '../../test/harness/driver.js';
 import { benchDriver } from '../lib/drivers.js';
@@ -60,6 +63,29 @@ interface Variant {
 }
 
 const ALL_METRICS: Metric[] = ['write', 'read', 'smallWrite', 'smallRead', 'list'];
+
+/**
+ * DATAPATH_MAX_LOAD: waits until the 1-minute load average is below it (checked every 5 s, at most
+ * DATAPATH_LOAD_WAIT_S); returns the load average the run starts with and whether the wait gave up.
+ */
+async function quietEnough(ctx: BenchContext): Promise<{ loadavg: number[]; waitedS: number; gaveUp: boolean }> {
+  const max = Number(process.env.DATAPATH_MAX_LOAD ?? '');
+  const t0 = Date.now();
+  if (!(max > 0)) return { loadavg: loadavg(), waitedS: 0, gaveUp: false };
+  const limitMs = envInt('DATAPATH_LOAD_WAIT_S', 900) * 1000;
+  let logged = false;
+  for (;;) {
+    const l = loadavg();
+    if ((l[0] ?? 0) < max) return { loadavg: l, waitedS: (Date.now() - t0) / 1000, gaveUp: false };
+    if (Date.now() - t0 > limitMs) {
+      ctx.log(`datapath: load ${(l[0] ?? 0).toFixed(2)} still >= ${max} after ${limitMs / 1000} s; running anyway`);
+      return { loadavg: l, waitedS: (Date.now() - t0) / 1000, gaveUp: true };
+    }
+    if (!logged) ctx.log(`datapath: load ${(l[0] ?? 0).toFixed(2)} >= ${max}, waiting`);
+    logged = true;
+    await sleep(5000);
+  }
+}
 
 /** A positive integer from the environment, or the default. */
 function envInt(name: string, dflt: number): number {
@@ -210,7 +236,7 @@ export async function datapathSection(ctx: BenchContext): Promise<SectionResult>
       return { write, read, smallWrite, smallRead, list };
     };
     const show = (f: Figures): string => `write ${f.write.toFixed(0)} MiB/s, read ${f.read.toFixed(0)} MiB/s, small w ${f.smallWrite.toFixed(0)}/s r ${f.smallRead.toFixed(0)}/s, ls ${f.list.toFixed(0)} ms`;
-    const load = (): string => loadavg().map((x) => x.toFixed(2)).join(' ');
+    const fmtLoad = (l: number[]): string => l.map((x) => x.toFixed(2)).join(' ');
 
     // Warm-up: one small round through each path.
     if (!ctx.settings.smoke) {
@@ -228,7 +254,7 @@ export async function datapathSection(ctx: BenchContext): Promise<SectionResult>
     // every position once), so a drift in the shared machine's load does not favour one of them.
     const defaults = new Map<S3fsBinary, Figures[]>(binaries.map((b) => [b, []]));
     const direct: Figures[] = [];
-    const loads: { rep: number; path: string; loadavg: number[] }[] = [];
+    const loads: { rep: number; path: string; loadavg: number[]; waitedS: number; gaveUp: boolean }[] = [];
     for (let i = 0; i < reps; i++) {
       const runs: { name: string; go: () => Promise<Figures> }[] = [
         ...binaries.map((b) => ({ name: b.label, go: async () => {
@@ -244,10 +270,10 @@ export async function datapathSection(ctx: BenchContext): Promise<SectionResult>
       ];
       const order = runs.map((_, j) => runs[(i + j) % runs.length] as (typeof runs)[number]);
       for (const r of order) {
-        const before = loadavg();
-        loads.push({ rep: i, path: r.name, loadavg: before });
+        const q = await quietEnough(ctx);
+        loads.push({ rep: i, path: r.name, ...q });
         const f = await r.go();
-        ctx.log(`datapath rep ${i + 1}/${reps}: ${r.name.padEnd(10)} ${show(f)} (load before: ${before.map((x) => x.toFixed(2)).join(' ')})`);
+        ctx.log(`datapath rep ${i + 1}/${reps}: ${r.name.padEnd(10)} ${show(f)} (load before: ${fmtLoad(q.loadavg)}, after: ${fmtLoad(loadavg())})`);
       }
     }
     // Each variant run is paired with a defaults run right beside it (order alternating), so the
@@ -258,17 +284,20 @@ export async function datapathSection(ctx: BenchContext): Promise<SectionResult>
       tuned[v.label] = t;
       for (let i = 0; i < variantReps; i++) {
         const tag = `${v.label.replace(/[^a-z0-9]+/gi, '-')}-${i}`;
-        t.load.push(load());
         const runs: (() => Promise<void>)[] = [
           async () => {
             const target = v.raw ? byHand(await v.raw(ctx)) : viaDriver(tune, v.options);
+            t.load.push(`variant ${fmtLoad((await quietEnough(ctx)).loadavg)}`);
             t.variant.push(await runMounted(target, tag));
           },
-          async () => void t.base.push(await runMounted(viaDriver(tune), `base-${tag}`)),
+          async () => {
+            t.load.push(`defaults ${fmtLoad((await quietEnough(ctx)).loadavg)}`);
+            t.base.push(await runMounted(viaDriver(tune), `base-${tag}`));
+          },
         ];
         if (i % 2 === 1) runs.reverse();
         for (const r of runs) await r();
-        ctx.log(`datapath ${v.label} (${tune.label}) rep ${i + 1}/${variantReps}: ${show(t.variant[i] as Figures)} (load before: ${t.load[i] ?? ''})`);
+        ctx.log(`datapath ${v.label} (${tune.label}) rep ${i + 1}/${variantReps}: ${show(t.variant[i] as Figures)} (load before: ${t.load.slice(-2).join(', ')})`);
         ctx.log(`datapath ${v.label} (${tune.label}) rep ${i + 1}/${variantReps}: defaults beside it: ${show(t.base[i] as Figures)}`);
       }
     }
