@@ -3,8 +3,8 @@
 # sources this project may reach (Debian apt, the npm registry, the Go module proxy). Each tool is
 # cached under $TOOLS_DIR keyed by its version, so the second run only checks that files exist.
 #
-#   scripts/install-tools.sh [node] [apt] [s3] [sanity] [kube] [helm] [chart] [promtool] [node-e2e] [image] [peers]
-#   (default: all but peers)
+#   scripts/install-tools.sh [node] [apt] [s3] [sanity] [kube] [helm] [chart] [promtool] [node-e2e] [image] [peers] [s3fs-trixie]
+#   (default: all but peers and s3fs-trixie)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,6 +27,9 @@ PROVISIONER_VERSION=v6.3.0
 # nearest it serves and its RBAC example is what the chart test compares against.
 RESIZER_RBAC_VERSION=v2.2.0
 LIVENESSPROBE_STANDIN=standin-csi-lib-utils-v0.25.0
+DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# Debian trixie's s3fs (docs/bench.md, "s3fs 1.90 or 1.95"): what the version check below expects.
+S3FS_TRIXIE_VERSION=1.95
 
 log() { printf '[install-tools] %s\n' "$*" >&2; }
 
@@ -107,6 +110,45 @@ install_apt() {
   apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+# s3fs as Debian trixie ships it, runnable on this (bookworm) host against host mount points: a
+# trixie root filesystem (debootstrap minbase + apt-get install s3fs) and a copy of its s3fs whose ELF
+# interpreter and library path point into that tree (patchelf), so it loads trixie's glibc, libcurl
+# and libfuse and never the host's, and is still a process named `s3fs` (the driver finds its
+# children by that name). `$dir/bin/s3fs` is what --s3fs-path or DATAPATH_S3FS take.
+install_s3fs_trixie() {
+  local dir="$TOOLS_DIR/s3fs-trixie-$S3FS_TRIXIE_VERSION" tmp root v
+  if [ -x "$dir/bin/s3fs" ]; then return; fi
+  apt_install debootstrap
+  tmp="$dir.tmp" root="$dir.tmp/rootfs"
+  if awk -v r="$tmp" 'index($5, r "/") == 1 { found = 1 } END { exit !found }' /proc/self/mountinfo; then
+    log "something is mounted under $tmp; refusing to touch it"; return 1
+  fi
+  # A finished debootstrap is kept (marker) when a later step fails, so a retry does not fetch it again.
+  if [ ! -e "$tmp/debootstrap.ok" ]; then
+    rm -rf "$tmp" && mkdir -p "$tmp"
+    log "debootstrap --variant=minbase trixie from $DEBIAN_MIRROR (cached afterwards in $dir)"
+    debootstrap --variant=minbase trixie "$root" "$DEBIAN_MIRROR" >"$tmp/debootstrap.log" 2>&1 \
+      || { tail -n 30 "$tmp/debootstrap.log" >&2; return 1; }
+    touch "$tmp/debootstrap.ok"
+  fi
+  mount -t proc proc "$root/proc"
+  # shellcheck disable=SC2064 # the paths are fixed now
+  trap "umount -l '$root/proc' 2>/dev/null || true" RETURN
+  cp /etc/resolv.conf "$root/etc/resolv.conf"
+  DEBIAN_FRONTEND=noninteractive chroot "$root" sh -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends s3fs patchelf >/dev/null'
+  v=$(chroot "$root" s3fs --version | head -n 1)
+  case $v in *"V$S3FS_TRIXIE_VERSION "*) ;; *) log "trixie's s3fs says \"$v\", expected $S3FS_TRIXIE_VERSION"; return 1 ;; esac
+  # The final paths go into the binary (they need not exist yet: the tree moves there below).
+  cp "$root/usr/bin/s3fs" "$root/tmp/s3fs"
+  chroot "$root" patchelf --set-interpreter "$dir/rootfs/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" \
+    --force-rpath --set-rpath "$dir/rootfs/usr/lib/x86_64-linux-gnu" /tmp/s3fs
+  mkdir -p "$tmp/bin" && mv "$root/tmp/s3fs" "$tmp/bin/s3fs"
+  umount "$root/proc"
+  rm -rf "$dir" && mv "$tmp" "$dir"
+  v=$("$dir/bin/s3fs" --version | head -n 1)
+  log "s3fs from Debian trixie: $dir/bin/s3fs ($v)"
+}
+
 want=("$@")
 [ ${#want[@]} -gt 0 ] || want=(node apt s3 sanity helm chart promtool kube node-e2e image)
 for w in "${want[@]}"; do
@@ -155,6 +197,7 @@ for w in "${want[@]}"; do
       fi
       go_tool grpcurl "$GRPCURL_VERSION" "github.com/fullstorydev/grpcurl/cmd/grpcurl@$GRPCURL_VERSION"
       ;;
+    s3fs-trixie) install_s3fs_trixie ;;
     *) log "unknown tool group $w"; exit 2 ;;
   esac
 done

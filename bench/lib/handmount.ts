@@ -30,7 +30,7 @@ let seq = 0;
 export async function mountByHand(
   ctx: BenchContext,
   s3: S3Server,
-  o: { volumeId: string; options?: string; rawOptions?: string[] },
+  o: { volumeId: string; options?: string; rawOptions?: string[]; /** s3fs binary (default `s3fs` on PATH). */ bin?: string },
 ): Promise<HandMount> {
   const n = ++seq;
   const path = join(ctx.workDir, 'hand', `m${n}`);
@@ -44,7 +44,7 @@ export async function mountByHand(
   for (const raw of o.rawOptions ?? []) args.push('-o', raw);
 
   const t0 = nowMs();
-  const child = spawn('s3fs', args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' } });
+  const child = spawn(o.bin ?? 's3fs', args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' } });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   const pid = child.pid ?? 0;
