@@ -337,7 +337,7 @@ export class Recovery {
     const driver = this.#driver;
     const records = await this.#mounter.staged();
     const history = new Map(records.map((r) => [r.stagingPath, r.devices ?? []]));
-    const found = await volumesWithDeadCopies(driver, records.map((r) => ({ stagingPath: r.stagingPath, history: r.devices ?? [] })));
+    const found = await volumesWithDeadCopies(driver, records.map((r) => ({ stagingPath: r.stagingPath, history: history.get(r.stagingPath) ?? [] })));
     let healed = 0;
     for (const rec of records.filter((r) => found.includes(r.stagingPath))) {
       if (this.#stopped) break;

@@ -6,22 +6,20 @@
 // The helper is the real s3fs-csi-heal behind a wrapper that fails while a marker file exists.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { BUILT_HEAL_HELPER } from '../../src/mount/heal.js';
 import { layersAt, readMountTable } from '../../src/mount/mountinfo.js';
-import { type DriverProcess, startDriver } from '../harness/driver.js';
+import type { DriverProcess } from '../harness/driver.js';
+import { startHealNode } from '../harness/heal-node.js';
 import { s3fsPidsUnder, scrubDir } from '../harness/mounts.js';
 import { type NsContainer, startContainer } from '../harness/namespaces.js';
 import { waitFor } from '../harness/net.js';
-import { type S3Server, startS3Server } from '../harness/s3server.js';
+import type { S3Server } from '../harness/s3server.js';
 
 const run = promisify(execFile);
-const CAP = { mount: { fs_type: '', mount_flags: [], volume_mount_group: '' }, access_mode: { mode: 'MULTI_NODE_MULTI_WRITER' } };
 
 let s3: S3Server;
 let base: string;
@@ -36,30 +34,18 @@ const logLines = (msg: string): Array<Record<string, unknown>> =>
   d.logs.filter((l) => l.includes(msg)).map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === msg);
 
 before(async () => {
-  s3 = await startS3Server();
-  base = await mkdtemp(join(tmpdir(), 's3fs-csi-sweep-'));
-  const kubeletDir = join(base, 'kubelet');
-  await mkdir(kubeletDir, { recursive: true });
-  await run('mount', ['--bind', kubeletDir, kubeletDir]);
-  await run('mount', ['--make-rshared', kubeletDir]);
-  failMarker = join(base, 'helper-fails');
-  const wrapper = join(base, 'heal-wrapper.sh');
-  await writeFile(wrapper, `#!/bin/sh\nif [ -e '${failMarker}' ]; then echo 'made to fail by the test' >&2; exit 2; fi\nexec '${BUILT_HEAL_HELPER}' "$@"\n`);
-  await chmod(wrapper, 0o755);
-  d = await startDriver({
-    mode: 'node', dir: base,
-    args: ['--s3-endpoint', s3.endpoint, '--recovery', 'true', '--recovery-interval', '1s', '--heal-helper', wrapper, '--log-level', 'debug'],
+  const n = await startHealNode({
+    name: 'sweep', targets: [{ pod: 'pod-a', readonly: false }],
+    driverArgs: (_s3, dir) => ['--recovery', 'true', '--recovery-interval', '1s', '--heal-helper', join(dir, 'heal-wrapper.sh'), '--log-level', 'debug'],
+    beforeDriver: async (dir) => {
+      const wrapper = join(dir, 'heal-wrapper.sh');
+      await writeFile(wrapper, `#!/bin/sh\nif [ -e '${join(dir, 'helper-fails')}' ]; then echo 'made to fail by the test' >&2; exit 2; fi\nexec '${BUILT_HEAL_HELPER}' "$@"\n`);
+      await chmod(wrapper, 0o755);
+    },
   });
-  const raw = new S3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: { accessKeyId: s3.accessKey, secretAccessKey: s3.secretKey } });
-  const bucket = `sweep-${process.pid}`;
-  await raw.send(new CreateBucketCommand({ Bucket: bucket }));
-  raw.destroy();
-  staging = join(kubeletDir, 'plugins/kubernetes.io/csi/s3fs.csi.dev', bucket, 'globalmount');
-  target = join(kubeletDir, 'pods/pod-a/volumes/kubernetes.io~csi/pv-sweep/mount');
-  await mkdir(staging, { recursive: true });
-  await d.call('Node', 'NodeStageVolume', { volume_id: bucket, staging_target_path: staging, volume_capability: CAP, secrets: s3.secrets }, 60_000);
-  await mkdir(join(target, '..'), { recursive: true });
-  await d.call('Node', 'NodePublishVolume', { volume_id: bucket, staging_target_path: staging, target_path: target, volume_capability: CAP, readonly: false });
+  ({ s3, base, driver: d, staging } = n);
+  failMarker = join(base, 'helper-fails');
+  target = n.targets[0] ?? '';
   await writeFile(join(target, 'hello.txt'), 'hello\n');
 }, { timeout: 120_000 });
 

@@ -6,22 +6,20 @@
 // unmounts everything under our temp dir, also when a test fails.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { BUILT_HEAL_HELPER } from '../../src/mount/heal.js';
 import { layersAt, readMountTable } from '../../src/mount/mountinfo.js';
-import { type DriverProcess, startDriver } from '../harness/driver.js';
+import type { DriverProcess } from '../harness/driver.js';
+import { startHealNode } from '../harness/heal-node.js';
 import { s3fsPidsUnder, scrubDir } from '../harness/mounts.js';
 import { type NsContainer, startContainer } from '../harness/namespaces.js';
 import { waitFor } from '../harness/net.js';
-import { type S3Server, startS3Server } from '../harness/s3server.js';
+import type { S3Server } from '../harness/s3server.js';
 
 const run = promisify(execFile);
-const CAP = { mount: { fs_type: '', mount_flags: [], volume_mount_group: '' }, access_mode: { mode: 'MULTI_NODE_MULTI_WRITER' } };
 
 let s3: S3Server;
 let base: string;
@@ -58,30 +56,12 @@ async function killS3fs(): Promise<{ dead: string; healthy: string }> {
 }
 
 before(async () => {
-  s3 = await startS3Server();
-  base = await mkdtemp(join(tmpdir(), 's3fs-csi-healint-'));
-  // kubelet's root dir is shared on a node: the staging repair reaches targets and slave copies.
-  const kubeletDir = join(base, 'kubelet');
-  await mkdir(kubeletDir, { recursive: true });
-  await run('mount', ['--bind', kubeletDir, kubeletDir]);
-  await run('mount', ['--make-rshared', kubeletDir]);
-  d = await startDriver({
-    mode: 'node', dir: base,
-    args: ['--s3-endpoint', s3.endpoint, '--recovery', 'true', '--recovery-interval', '0', '--heal-helper', BUILT_HEAL_HELPER, '--log-level', 'debug'],
+  const n = await startHealNode({
+    name: 'heal', targets: [{ pod: 'pod-rw', readonly: false }, { pod: 'pod-ro', readonly: true }],
+    driverArgs: () => ['--recovery', 'true', '--recovery-interval', '0', '--heal-helper', BUILT_HEAL_HELPER, '--log-level', 'debug'],
   });
-  const raw = new S3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: { accessKeyId: s3.accessKey, secretAccessKey: s3.secretKey } });
-  const bucket = `heal-${process.pid}`;
-  await raw.send(new CreateBucketCommand({ Bucket: bucket }));
-  raw.destroy();
-  staging = join(kubeletDir, 'plugins/kubernetes.io/csi/s3fs.csi.dev', bucket, 'globalmount');
-  rwTarget = join(kubeletDir, 'pods/pod-rw/volumes/kubernetes.io~csi/pv-heal/mount');
-  roTarget = join(kubeletDir, 'pods/pod-ro/volumes/kubernetes.io~csi/pv-heal/mount');
-  await mkdir(staging, { recursive: true });
-  await d.call('Node', 'NodeStageVolume', { volume_id: bucket, staging_target_path: staging, volume_capability: CAP, secrets: s3.secrets }, 60_000);
-  for (const [target, readonly] of [[rwTarget, false], [roTarget, true]] as const) {
-    await mkdir(join(target, '..'), { recursive: true });
-    await d.call('Node', 'NodePublishVolume', { volume_id: bucket, staging_target_path: staging, target_path: target, volume_capability: CAP, readonly });
-  }
+  ({ s3, base, driver: d, staging } = n);
+  [rwTarget = '', roTarget = ''] = n.targets;
   await writeFile(join(rwTarget, 'hello.txt'), 'hello\n');
   await mkdir(join(rwTarget, 'sub', 'dir'), { recursive: true });
   await writeFile(join(rwTarget, 'sub', 'dir', 'log.txt'), 'subpath\n');
