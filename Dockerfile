@@ -33,21 +33,24 @@ RUN --mount=type=secret,id=build-ca \
     npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
     && npm cache clean --force
 
-# heal compiles s3fs-csi-heal, the single-threaded helper that swaps a dead mount in a container.
+# heal compiles the two single-threaded helpers: s3fs-csi-heal swaps a dead mount in a container
+# (it enters the container's mount namespace, which setns refuses Node's multi-threaded process);
+# s3fs-csi-mount makes bind mounts and unmounts with mount(2)/umount2(2), which Node cannot call,
+# without a process start per call. The compiler stays in this stage; the binaries link the same
+# bookworm libc as the runtime stage.
 FROM ${NODE_IMAGE} AS heal
-# It enters the container's mount namespace (setns refuses Node's multi-threaded process). The
-# compiler stays in this stage; the binary links the same bookworm libc as the runtime stage.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY native ./native
-RUN cc -O2 -Wall -Wextra -o s3fs-csi-heal native/heal.c
+RUN cc -O2 -Wall -Wextra -o s3fs-csi-heal native/heal.c \
+    && cc -O2 -Wall -Wextra -o s3fs-csi-mount native/mount.c
 
 # The runtime stage: compiled output, production dependencies, s3fs and fuse3.
 FROM ${NODE_IMAGE}
-# s3fs + fuse3 (fusermount3) mount the buckets; mount/umount and stat (util-linux, coreutils) bind and
-# check them; tini is PID 1 (see ENTRYPOINT); ca-certificates for HTTPS endpoints.
+# s3fs + fuse3 (fusermount3) mount the buckets; stat (coreutils) checks them, mount/umount (util-linux) are
+# there for operators at a shell; tini is PID 1 (see ENTRYPOINT); ca-certificates for HTTPS endpoints.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends s3fs fuse3 mount coreutils tini ca-certificates \
     && rm -rf /var/lib/apt/lists/*
@@ -64,7 +67,7 @@ COPY --from=build /src/dist/src ./dist/src
 COPY package.json ./
 COPY proto ./proto
 COPY bin ./bin
-COPY --from=heal /src/s3fs-csi-heal /usr/local/bin/s3fs-csi-heal
+COPY --from=heal /src/s3fs-csi-heal /src/s3fs-csi-mount /usr/local/bin/
 # `s3fs-csi` on PATH: the entrypoint and the exec probe (`s3fs-csi probe`) both use it.
 RUN ln -s /app/bin/s3fs-csi /usr/local/bin/s3fs-csi
 

@@ -34,12 +34,18 @@ build: deps native
 	rm -rf dist  # no stale output of deleted sources for the test globs to find
 	node_modules/.bin/tsc -p tsconfig.json
 
-# The single-threaded helper that heals containers' mount namespaces in place (docs/kernel.md); the
-# driver finds it with --heal-helper (default: s3fs-csi-heal on PATH, else this built copy).
+# The two single-threaded helpers (docs/kernel.md): s3fs-csi-heal heals containers' mount namespaces
+# in place (found with --heal-helper: s3fs-csi-heal on PATH, else this built copy); s3fs-csi-mount
+# makes the bind mounts and unmounts with mount(2)/umount2(2), started once per process (on PATH,
+# else this built copy).
 CC ?= cc
 HEAL_HELPER := build/native/s3fs-csi-heal
-native: $(HEAL_HELPER)
+MOUNT_HELPER := build/native/s3fs-csi-mount
+native: $(HEAL_HELPER) $(MOUNT_HELPER)
 $(HEAL_HELPER): native/heal.c
+	mkdir -p $(@D)
+	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
+$(MOUNT_HELPER): native/mount.c
 	mkdir -p $(@D)
 	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
 

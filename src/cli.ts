@@ -163,7 +163,7 @@ export function buildCli(actions: {
     .addOption(opt('--kubeconfig <file>', 'kubeconfig for recovery outside a cluster (default: in-cluster config)', 'KUBECONFIG'))
     .addOption(opt('--recovery <bool>', 'rebuild lost mounts from the Kubernetes API (node mode)', 'S3FS_CSI_RECOVERY').argParser(bool).default(true))
     .addOption(opt('--recovery-interval <duration>', 'period of the background recovery scan', 'S3FS_CSI_RECOVERY_INTERVAL').argParser(duration).default(60_000, '60s'))
-    .addOption(opt('--recovery-parallelism <n>', 'volumes repaired at once', 'S3FS_CSI_RECOVERY_PARALLELISM').argParser(integer).default(8))
+    .addOption(opt('--recovery-parallelism <n>', 'volumes repaired at once', 'S3FS_CSI_RECOVERY_PARALLELISM').argParser(integer).default(32))
     .addOption(opt('--events <bool>', 'write Kubernetes Events on the Pods and PVCs recovery repairs or cannot repair (needs create/patch on events)', 'S3FS_CSI_EVENTS').argParser(bool).default(true))
     .addOption(opt('--shutdown-timeout <duration>', 'how long in-flight calls may run after SIGTERM (then they are aborted and undo half-done work)', 'S3FS_CSI_SHUTDOWN_TIMEOUT').argParser(duration).default(10_000, '10s'))
     .addOption(opt('--mount-check-timeout <duration>', 'deadline of one mount health check', 'S3FS_CSI_MOUNT_CHECK_TIMEOUT').argParser(duration).default(2000, '2s'))

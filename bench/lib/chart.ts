@@ -42,7 +42,7 @@ export function chartNodeArgs(o: { dir: string; kubeletDir: string; socketPath: 
     `--kubelet-registration-path=${o.socketPath}`,
     `--registration-dir=${join(o.dir, 'registration')}`,
     `--recovery=${recovery}`,
-    ...(recovery ? ['--recovery-interval=60s', '--recovery-parallelism=8'] : []),
+    ...(recovery ? ['--recovery-interval=60s', '--recovery-parallelism=32'] : []),
     ...(o.kubeconfig ? [`--kubeconfig=${o.kubeconfig}`] : []),
   ];
 }

@@ -77,7 +77,7 @@ export function chartValues(w: { node: TestNode; s3: S3Server; images: E2eImages
     },
     node: {
       hostNetwork: true, healthPort: w.ports.nodeHealth, stateDir: driverStateDir(w.node), env: apiEnv,
-      recovery: { enabled: true, interval: '10s', parallelism: 8 },
+      recovery: { enabled: true, interval: '10s', parallelism: 32 },
     },
     // The socket and the passwd files in the test node's own directory, not the host's /run: removed
     // with it at teardown.

@@ -161,9 +161,9 @@ describe('the image make image builds (BuildKit, no daemon, no registry)', { tim
     assert.ok(!(c.Env ?? []).some((e) => e.startsWith('NODE_EXTRA_CA_CERTS')), 'the build CA stays out of the runtime config');
   });
 
-  it('layers: s3fs and fusermount3 from Debian, tini, node, the app, s3fs-csi-heal; no compiler, no build secret, no apt lists', () => {
+  it('layers: s3fs and fusermount3 from Debian, tini, node, the app, s3fs-csi-heal and s3fs-csi-mount; no compiler, no build secret, no apt lists', () => {
     const has = (p: string): boolean => paths.includes(p);
-    for (const p of ['usr/bin/s3fs', 'usr/bin/fusermount3', 'usr/bin/tini', 'usr/local/bin/node', 'usr/local/bin/s3fs-csi', 'usr/local/bin/s3fs-csi-heal', 'app/dist/src/main.js', 'app/bin/s3fs-csi', 'app/node_modules/@grpc/grpc-js/package.json']) {
+    for (const p of ['usr/bin/s3fs', 'usr/bin/fusermount3', 'usr/bin/tini', 'usr/local/bin/node', 'usr/local/bin/s3fs-csi', 'usr/local/bin/s3fs-csi-heal', 'usr/local/bin/s3fs-csi-mount', 'app/dist/src/main.js', 'app/bin/s3fs-csi', 'app/node_modules/@grpc/grpc-js/package.json']) {
       assert.ok(has(p), `${p} in the image`);
     }
     assert.ok(!has('usr/bin/gcc') && !paths.some((p) => p.startsWith('usr/lib/gcc/')), 'the compiler stays in its stage');
@@ -173,7 +173,7 @@ describe('the image make image builds (BuildKit, no daemon, no registry)', { tim
     assert.ok(!paths.some((p) => /^usr\/share\/doc\/.+\/changelog/.test(p)), 'no docs beyond licences');
   });
 
-  it('runs under runc as its own user: s3fs-csi --version through tini, s3fs and s3fs-csi-heal start', { timeout: 600_000 }, async (t) => {
+  it('runs under runc as its own user: s3fs-csi --version through tini, s3fs, s3fs-csi-heal and s3fs-csi-mount start', { timeout: 600_000 }, async (t) => {
     const bundle = join(work, 'bundle');
     const state = join(work, 'runc-state');
     await mkdir(state, { recursive: true });
@@ -195,5 +195,10 @@ describe('the image make image builds (BuildKit, no daemon, no registry)', { tim
     const heal = await runIn('heal', ['s3fs-csi-heal']);
     assert.equal(heal.code, 2, heal.stdout + heal.stderr);
     assert.match(heal.stderr, /s3fs-csi-heal/);
+    // One request on stdin, one errno back: ENOENT for a path that does not exist (or EPERM, as
+    // this unprivileged user may be refused first); then the end of stdin ends it with status 0.
+    const mount = await runIn('mount', ['sh', '-c', "printf 'umount\\000/nonexistent\\000' | s3fs-csi-mount"]);
+    assert.equal(mount.code, 0, mount.stdout + mount.stderr);
+    assert.match(mount.stdout, /^[12]\n$/);
   });
 });

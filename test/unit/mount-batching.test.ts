@@ -1,10 +1,8 @@
 // Pure logic of the batched reads: SharedRead (one mount-table read or /proc scan for concurrent
-// callers, always one that started after the caller asked), the parser of a batched `stat -f`, and
-// which paths a batched umount(8) failed on.
+// callers, always one that started after the caller asked) and the parser of a batched `stat -f`.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SharedRead, parseStatfsBatch } from '../../src/mount/index.js';
-import { failedIn } from '../../src/mount/ops.js';
 
 /** A source whose reads the test finishes by hand; each read returns the version current when it STARTED. */
 function manualSource(): { read: () => Promise<number>; version: number; started: number; finish: () => void } {
@@ -117,17 +115,5 @@ describe('parseStatfsBatch', () => {
   it('other failures are errors carrying stat\'s words', () => {
     const r = parseStatfsBatch(['/k/a'], '', "stat: cannot read file system information for '/k/a': Permission denied\n");
     assert.deepEqual(r.get('/k/a'), { state: 'error', message: 'Permission denied' });
-  });
-});
-
-describe('failedIn (one umount for many paths)', () => {
-  const stderr = 'umount: /k/a: target is busy.\numount: /k/c: not mounted.\n';
-  it('names the paths umount reported, and only those', () => {
-    assert.equal(failedIn(stderr, '/k/a'), true);
-    assert.equal(failedIn(stderr, '/k/c'), true);
-    assert.equal(failedIn(stderr, '/k/b'), false, 'unmounted: must not be unmounted again (that would take the layer below)');
-  });
-  it('a path that is a prefix of a reported one is not reported', () => {
-    assert.equal(failedIn('umount: /k/ab: target is busy.\n', '/k/a'), false);
   });
 });

@@ -1,0 +1,84 @@
+/*
+ * s3fs-csi-mount: makes the driver's bind mounts and unmounts with the mount(2) and umount2(2)
+ * system calls, one request after another, for as long as its parent keeps stdin open. Node.js
+ * cannot make these calls, and starting mount(8) for each one costs the driver a fork of its whole
+ * address space on its event loop (8 ms at 150 MiB on this machine, more under load; a recovery of
+ * 100 volumes made ~400 of them). This program is single-threaded, small, makes no S3 request and
+ * handles no secret. It exits when its parent goes (end of stdin, or PR_SET_PDEATHSIG).
+ *
+ * Protocol (stdin -> stdout), every field ends with a NUL byte (paths may hold any other byte):
+ *   request:  OP NUL ARG NUL [ARG NUL]
+ *   reply:    one line "ERRNO\n" per request, in order; 0 = done, else the errno of the failed call
+ * Operations:
+ *   bind SOURCE TARGET   mount(SOURCE, TARGET, MS_BIND): stacks a bind of SOURCE on TARGET
+ *   slave TARGET         mount(TARGET, MS_SLAVE): TARGET's top mount receives its master's
+ *                        mounts and unmounts, and its own unmounts stay local
+ *   ro TARGET            remounts TARGET's top (bind) mount read-only, keeping its nosuid, nodev,
+ *                        noexec and atime flags (read with statvfs, as mount(8) keeps them)
+ *   umount PATH          umount2(PATH, UMOUNT_NOFOLLOW): the top mount on PATH
+ *   detach PATH          umount2(PATH, MNT_DETACH | UMOUNT_NOFOLLOW): lazily, busy or not
+ * Exit status: 0 at the end of stdin; 2 on an unknown operation, input that ends inside a request,
+ * or a write error (the stream cannot be trusted after that: its caller fails what is pending).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#ifndef UMOUNT_NOFOLLOW
+#define UMOUNT_NOFOLLOW 8
+#endif
+
+/* Reads one NUL-terminated field into *buf; returns its length, or -1 at the end of input. */
+static ssize_t field(char **buf, size_t *cap) {
+    ssize_t n = getdelim(buf, cap, '\0', stdin);
+    if (n <= 0) return -1;
+    if ((*buf)[n - 1] != '\0') return -1; /* input ended inside a field */
+    return n - 1;
+}
+
+static int remount_ro(const char *target) {
+    struct statvfs st;
+    if (statvfs(target, &st) != 0) return errno;
+    unsigned long keep = 0;
+    if (st.f_flag & ST_NOSUID) keep |= MS_NOSUID;
+    if (st.f_flag & ST_NODEV) keep |= MS_NODEV;
+    if (st.f_flag & ST_NOEXEC) keep |= MS_NOEXEC;
+    if (st.f_flag & ST_NOATIME) keep |= MS_NOATIME;
+    if (st.f_flag & ST_NODIRATIME) keep |= MS_NODIRATIME;
+    if (st.f_flag & ST_RELATIME) keep |= MS_RELATIME;
+    return mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | keep, NULL) == 0 ? 0 : errno;
+}
+
+int main(void) {
+    /* The parent's death ends us even if a copy of our stdin leaked to another process (without
+     * that, the end of stdin does). No getppid() check: the parent may be PID 1 of a container. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    char *op = NULL, *a = NULL, *b = NULL;
+    size_t opcap = 0, acap = 0, bcap = 0;
+    for (;;) {
+        if (field(&op, &opcap) < 0) return 0;
+        int err;
+        if (strcmp(op, "bind") == 0) {
+            if (field(&a, &acap) < 0 || field(&b, &bcap) < 0) return 2;
+            err = mount(a, b, NULL, MS_BIND, NULL) == 0 ? 0 : errno;
+        } else if (strcmp(op, "slave") == 0 || strcmp(op, "ro") == 0 || strcmp(op, "umount") == 0 || strcmp(op, "detach") == 0) {
+            if (field(&a, &acap) < 0) return 2;
+            if (op[0] == 's') err = mount(NULL, a, NULL, MS_SLAVE, NULL) == 0 ? 0 : errno;
+            else if (op[0] == 'r') err = remount_ro(a);
+            else if (op[0] == 'u') err = umount2(a, UMOUNT_NOFOLLOW) == 0 ? 0 : errno;
+            else err = umount2(a, MNT_DETACH | UMOUNT_NOFOLLOW) == 0 ? 0 : errno;
+        } else {
+            /* How many fields follow an unknown operation cannot be known: stop rather than misread. */
+            fprintf(stderr, "s3fs-csi-mount: unknown operation\n");
+            return 2;
+        }
+        if (printf("%d\n", err) < 0 || fflush(stdout) != 0) return 2;
+    }
+}

@@ -1,0 +1,121 @@
+// The driver's side of s3fs-csi-mount (native/mount.c): one long-lived helper process that makes the
+// bind mounts and unmounts with mount(2)/umount2(2), requests written to its stdin and answered in
+// order with an errno. Starting mount(8) per call cost the event loop a fork of this whole process
+// each time (src/mount/ops.ts has the figures); the helper is started once, on first use, and again
+// after it dies. A request the kernel does not answer within its deadline (an unmount that blocks
+// on a hung FUSE mount) kills the helper: that request and every one queued behind it fail with a
+// timeout, and the next request starts a new helper.
+import { type ChildProcessByStdio, spawn } from 'node:child_process';
+import { constants } from 'node:fs';
+import { access } from 'node:fs/promises';
+import type { Socket } from 'node:net';
+import { delimiter, join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import { packageRoot } from '../paths.js';
+
+export const MOUNT_HELPER_NAME = 's3fs-csi-mount';
+/** Where `make build` puts the helper in a checkout (the image installs it on PATH instead). */
+export const BUILT_MOUNT_HELPER = join(packageRoot, 'build', 'native', MOUNT_HELPER_NAME);
+
+export type MountOp = 'bind' | 'slave' | 'ro' | 'umount' | 'detach';
+
+export class MountHelperError extends Error {}
+
+/** The helper binary: on PATH, else the copy built in this checkout; undefined when neither exists. */
+export async function findMountHelper(path = process.env.PATH ?? ''): Promise<string | undefined> {
+  const candidates = [...path.split(delimiter).filter(Boolean).map((dir) => join(dir, MOUNT_HELPER_NAME)), BUILT_MOUNT_HELPER];
+  for (const c of candidates) {
+    if (await access(c, constants.X_OK).then(() => true, () => false)) return c;
+  }
+  return undefined;
+}
+
+/** Pure: one request as the helper reads it (every field NUL-terminated). */
+export function encodeRequest(op: MountOp, args: readonly string[]): Buffer {
+  for (const a of args) if (a.includes('\0')) throw new MountHelperError(`a path with a NUL byte cannot be mounted: ${JSON.stringify(a)}`);
+  return Buffer.from([op, ...args].map((f) => `${f}\0`).join(''), 'utf8');
+}
+
+/** Pure: the complete reply lines in `buffered` as errnos, and what is left of an incomplete line. */
+export function decodeReplies(buffered: string): { errnos: number[]; rest: string } {
+  const lines = buffered.split('\n');
+  const rest = lines.pop() ?? '';
+  return { errnos: lines.map((l) => (/^\d+$/.test(l) ? Number(l) : Number.NaN)), rest };
+}
+
+interface Pending {
+  resolve: (errno: number) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+type HelperProcess = ChildProcessByStdio<Writable, Readable, Readable>;
+
+class MountHelper {
+  #proc: HelperProcess | undefined;
+  #starting: Promise<HelperProcess> | undefined;
+  readonly #pending: Pending[] = [];
+  #buffered = '';
+  #stderr = '';
+
+  /** The running helper's pid (undefined before the first call and after it died). */
+  get pid(): number | undefined {
+    return this.#proc?.pid;
+  }
+
+  /** Runs one operation; resolves with its errno (0 = done). Rejects only when the helper fails. */
+  async call(op: MountOp, args: readonly string[], timeoutMs: number): Promise<number> {
+    const request = encodeRequest(op, args);
+    const proc = this.#proc ?? (await (this.#starting ??= this.#start().finally(() => (this.#starting = undefined))));
+    return new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => this.#fail(proc, `${MOUNT_HELPER_NAME} ${op} did not finish within ${timeoutMs} ms`), timeoutMs);
+      this.#pending.push({ resolve, reject, timer });
+      proc.stdin.write(request);
+    });
+  }
+
+  async #start(): Promise<HelperProcess> {
+    const bin = await findMountHelper();
+    if (!bin) throw new MountHelperError(`${MOUNT_HELPER_NAME} not found on PATH nor at ${BUILT_MOUNT_HELPER} (make build; the image installs it)`);
+    const proc = spawn(bin, [], { stdio: ['pipe', 'pipe', 'pipe'], env: { LC_ALL: 'C' } });
+    this.#buffered = '';
+    this.#stderr = '';
+    // Idle, the helper must not keep this process alive; a pending request's timer does meanwhile.
+    proc.unref();
+    for (const s of [proc.stdin, proc.stdout, proc.stderr]) (s as unknown as Socket).unref();
+    proc.stdout.setEncoding('utf8');
+    proc.stdout.on('data', (chunk: string) => {
+      const { errnos, rest } = decodeReplies(this.#buffered + chunk);
+      this.#buffered = rest;
+      for (const e of errnos) {
+        const p = this.#pending.shift();
+        if (!p) continue;
+        clearTimeout(p.timer);
+        if (Number.isNaN(e)) p.reject(new MountHelperError(`${MOUNT_HELPER_NAME} answered something that is not an errno`));
+        else p.resolve(e);
+      }
+    });
+    proc.stderr.on('data', (d: Buffer) => {
+      if (this.#stderr.length < 1024) this.#stderr += d.toString();
+    });
+    proc.stdin.on('error', () => undefined); // an exit is reported by 'close' below
+    proc.once('error', (e) => this.#fail(proc, `cannot run ${bin}: ${e.message}`));
+    proc.once('close', (code, signal) => this.#fail(proc, `${MOUNT_HELPER_NAME} ended (${signal ?? `exit ${code}`})${this.#stderr ? `: ${this.#stderr.trim()}` : ''}`));
+    this.#proc = proc;
+    return proc;
+  }
+
+  /** The helper cannot be trusted any more: kill it and fail everything it still owes. */
+  #fail(proc: HelperProcess, why: string): void {
+    if (this.#proc !== proc) return;
+    this.#proc = undefined;
+    proc.kill('SIGKILL');
+    for (const p of this.#pending.splice(0)) {
+      clearTimeout(p.timer);
+      p.reject(new MountHelperError(why));
+    }
+  }
+}
+
+/** The process's one helper: every mount operation of this process goes through it, in order. */
+export const mountHelper = new MountHelper();

@@ -1,0 +1,26 @@
+// The wire format of s3fs-csi-mount (native/mount.c), pure: requests are NUL-terminated fields,
+// replies one errno per line in order. The helper itself is tested on real mounts in
+// test/integration/mount-helper.test.ts.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { MountHelperError, decodeReplies, encodeRequest } from '../../src/mount/mount-helper.js';
+
+describe('s3fs-csi-mount protocol', () => {
+  it('every field, the operation included, ends with a NUL byte; spaces and newlines in paths survive', () => {
+    assert.equal(encodeRequest('bind', ['/a b', '/c\nd']).toString('utf8'), 'bind\0/a b\0/c\nd\0');
+    assert.equal(encodeRequest('umount', ['/x']).toString('utf8'), 'umount\0/x\0');
+  });
+  it('a path with a NUL byte is refused before anything is sent (it would shift every later field)', () => {
+    assert.throws(() => encodeRequest('detach', ['/x\0/y']), MountHelperError);
+  });
+  it('replies: complete lines are errnos in order, an incomplete one waits for the next chunk', () => {
+    assert.deepEqual(decodeReplies('0\n22\n1'), { errnos: [0, 22], rest: '1' });
+    assert.deepEqual(decodeReplies('16\n'), { errnos: [16], rest: '' });
+    assert.deepEqual(decodeReplies(''), { errnos: [], rest: '' });
+  });
+  it('a reply that is not a number is reported as such (NaN), not taken for success', () => {
+    const { errnos } = decodeReplies('oops\n');
+    assert.equal(errnos.length, 1);
+    assert.ok(Number.isNaN(errnos[0]));
+  });
+});
