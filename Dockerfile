@@ -33,12 +33,12 @@ RUN --mount=type=secret,id=build-ca \
     npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
     && npm cache clean --force
 
-# heal compiles the two single-threaded helpers: s3fs-csi-heal swaps a dead mount in a container
-# (it enters the container's mount namespace, which setns refuses Node's multi-threaded process);
-# s3fs-csi-mount makes bind mounts and unmounts with mount(2)/umount2(2), which Node cannot call,
-# without a process start per call. The compiler stays in this stage; the binaries link the same
-# bookworm libc as the runtime stage.
+# heal compiles the two single-threaded helpers, s3fs-csi-heal and s3fs-csi-mount.
 FROM ${NODE_IMAGE} AS heal
+# s3fs-csi-heal swaps a dead mount in a container (it enters the container's mount namespace, which
+# setns refuses Node's multi-threaded process); s3fs-csi-mount makes bind mounts and unmounts with
+# mount(2)/umount2(2), which Node cannot call, without a process start per call. The compiler stays
+# in this stage; the binaries link the same bookworm libc as the runtime stage.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*
