@@ -19,7 +19,7 @@ import { type MountEntry, isReadOnly, layersAt, mountsUnder, readMountTable } fr
 import { bindMount, detach, unmountTop } from './ops.js';
 import { readPasswdFile, removePasswdFile, writePasswdFile } from './passwd.js';
 import { type StagedRecord, backingDirsOf, backingRoot, listRecords, readRecord, removeRecord, viewPath, writeRecord } from './records.js';
-import { S3fsProcess, findS3fsPids, s3fsPidsWhere } from './s3fs-process.js';
+import { S3fsProcess, findS3fsPids, loadExeca, s3fsPidsWhere } from './s3fs-process.js';
 import { type StageSpec, s3fsArgs, stageFingerprint, stagingKey } from './spec.js';
 
 export interface S3fsExitEvent {
@@ -66,6 +66,8 @@ export class Mounter extends EventEmitter implements MountEngine {
   constructor(private readonly driver: Driver) {
     super();
     this.on('s3fs-exit', (e: S3fsExitEvent) => this.events.emit({ kind: 's3fs-exit', ...e }));
+    // This process will start s3fs: load execa now, not on the first NodeStageVolume.
+    void loadExeca().catch((err: unknown) => driver.log.error({ err: String(err) }, 'cannot load execa'));
   }
 
   get #cfg() {
@@ -326,7 +328,7 @@ export class Mounter extends EventEmitter implements MountEngine {
     const secrets = [spec.credentials.accessKeyId.reveal(), spec.credentials.secretAccessKey.reveal()].filter((s) => s.length >= 4);
     // The S3 request runs while s3fs starts: it costs no time on success and decides the code on failure.
     const access = checkBucketAccess(spec, Math.min(this.#cfg.mountTimeoutMs, 10_000), signal);
-    const proc = S3fsProcess.start(this.#cfg.s3fsPath, s3fsArgs(spec, backingDir, passwd), this.driver.log, secrets);
+    const proc = await S3fsProcess.start(this.#cfg.s3fsPath, s3fsArgs(spec, backingDir, passwd), this.driver.log, secrets);
     let bound: Promise<true | Error> | undefined;
     const onMounted = bind
       ? (): void => {

@@ -6,7 +6,6 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { createInterface } from 'node:readline';
-import { execa } from 'execa';
 import type { Logger } from '../log.js';
 import { scrub } from '../secrets.js';
 import { SharedRead } from './shared-read.js';
@@ -21,6 +20,15 @@ export interface S3fsExit {
 }
 
 const KEEP_LINES = 20;
+
+/**
+ * execa, loaded on first use rather than with this module: the node plugin imports the mount layer
+ * but, with the separate mounter, never starts an s3fs itself, and execa costs ~20 MiB of RSS and
+ * ~130 ms of load on its own (docs/bench.md, footprint). The processes that do start s3fs (the
+ * mounter, a node plugin without one) begin loading it when their Mounter is made.
+ */
+let execaModule: Promise<typeof import('execa')> | undefined;
+export const loadExeca = (): Promise<typeof import('execa')> => (execaModule ??= import('execa'));
 const LEVEL: Record<string, 'error' | 'warn' | 'info' | 'debug'> = { CRT: 'error', ERR: 'error', WAN: 'warn', INF: 'info', DBG: 'debug' };
 
 export class S3fsProcess {
@@ -44,7 +52,8 @@ export class S3fsProcess {
   }
 
   /** Starts s3fs; `secrets` are the values scrubbed from every logged line. */
-  static start(bin: string, args: string[], log: Logger, secrets: string[]): S3fsProcess {
+  static async start(bin: string, args: string[], log: Logger, secrets: string[]): Promise<S3fsProcess> {
+    const { execa } = await loadExeca();
     const child = execa(bin, args, {
       reject: false,
       buffer: false,
