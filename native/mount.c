@@ -13,8 +13,10 @@
  *   bind SOURCE TARGET   mount(SOURCE, TARGET, MS_BIND): stacks a bind of SOURCE on TARGET
  *   slave TARGET         mount(TARGET, MS_SLAVE): TARGET's top mount receives its master's
  *                        mounts and unmounts, and its own unmounts stay local
- *   ro TARGET            remounts TARGET's top (bind) mount read-only, keeping its nosuid, nodev,
- *                        noexec and atime flags (read with statvfs, as mount(8) keeps them)
+ *   ro TARGET FLAGS      remounts TARGET's top (bind) mount read-only with FLAGS kept: a comma list
+ *                        of nosuid, nodev, noexec, noatime, nodiratime, relatime (the caller reads
+ *                        them from the mount table; a remount without them would drop them). No
+ *                        statvfs here: on a hung FUSE mount it would block every later request
  *   umount PATH          umount2(PATH, UMOUNT_NOFOLLOW): the top mount on PATH
  *   detach PATH          umount2(PATH, MNT_DETACH | UMOUNT_NOFOLLOW): lazily, busy or not
  * Exit status: 0 at the end of stdin; 2 on an unknown operation, input that ends inside a request,
@@ -28,7 +30,6 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #ifndef UMOUNT_NOFOLLOW
@@ -43,17 +44,26 @@ static ssize_t field(char **buf, size_t *cap) {
     return n - 1;
 }
 
-static int remount_ro(const char *target) {
-    struct statvfs st;
-    if (statvfs(target, &st) != 0) return errno;
-    unsigned long keep = 0;
-    if (st.f_flag & ST_NOSUID) keep |= MS_NOSUID;
-    if (st.f_flag & ST_NODEV) keep |= MS_NODEV;
-    if (st.f_flag & ST_NOEXEC) keep |= MS_NOEXEC;
-    if (st.f_flag & ST_NOATIME) keep |= MS_NOATIME;
-    if (st.f_flag & ST_NODIRATIME) keep |= MS_NODIRATIME;
-    if (st.f_flag & ST_RELATIME) keep |= MS_RELATIME;
-    return mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | keep, NULL) == 0 ? 0 : errno;
+/* The per-mount flags named in `list` (comma-separated); -1 for a name it does not know. */
+static long kept_flags(char *list) {
+    static const struct { const char *name; unsigned long flag; } known[] = {
+        {"nosuid", MS_NOSUID}, {"nodev", MS_NODEV}, {"noexec", MS_NOEXEC},
+        {"noatime", MS_NOATIME}, {"nodiratime", MS_NODIRATIME}, {"relatime", MS_RELATIME},
+    };
+    long flags = 0;
+    for (char *save = NULL, *name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+        size_t i = 0;
+        while (i < sizeof known / sizeof known[0] && strcmp(name, known[i].name) != 0) i++;
+        if (i == sizeof known / sizeof known[0]) return -1;
+        flags |= (long)known[i].flag;
+    }
+    return flags;
+}
+
+static int remount_ro(const char *target, char *keep) {
+    long flags = kept_flags(keep);
+    if (flags < 0) return EINVAL;
+    return mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | (unsigned long)flags, NULL) == 0 ? 0 : errno;
 }
 
 int main(void) {
@@ -65,13 +75,12 @@ int main(void) {
     for (;;) {
         if (field(&op, &opcap) < 0) return 0;
         int err;
-        if (strcmp(op, "bind") == 0) {
+        if (strcmp(op, "bind") == 0 || strcmp(op, "ro") == 0) {
             if (field(&a, &acap) < 0 || field(&b, &bcap) < 0) return 2;
-            err = mount(a, b, NULL, MS_BIND, NULL) == 0 ? 0 : errno;
-        } else if (strcmp(op, "slave") == 0 || strcmp(op, "ro") == 0 || strcmp(op, "umount") == 0 || strcmp(op, "detach") == 0) {
+            err = op[0] == 'b' ? (mount(a, b, NULL, MS_BIND, NULL) == 0 ? 0 : errno) : remount_ro(a, b);
+        } else if (strcmp(op, "slave") == 0 || strcmp(op, "umount") == 0 || strcmp(op, "detach") == 0) {
             if (field(&a, &acap) < 0) return 2;
             if (op[0] == 's') err = mount(NULL, a, NULL, MS_SLAVE, NULL) == 0 ? 0 : errno;
-            else if (op[0] == 'r') err = remount_ro(a);
             else if (op[0] == 'u') err = umount2(a, UMOUNT_NOFOLLOW) == 0 ? 0 : errno;
             else err = umount2(a, MNT_DETACH | UMOUNT_NOFOLLOW) == 0 ? 0 : errno;
         } else {

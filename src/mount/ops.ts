@@ -7,6 +7,7 @@
 // (UMOUNT_NOFOLLOW). Decisions come from the errno, never from a message. Every call has a deadline.
 import { getSystemErrorName } from 'node:util';
 import { type MountOp, mountHelper } from './mount-helper.js';
+import { layersAt, readMountTable } from './mountinfo.js';
 
 const TIMEOUT_MS = 15_000;
 const EINVAL = 22;
@@ -24,6 +25,12 @@ const errnoName = (e: number): string => {
 
 const call = (op: MountOp, ...args: string[]): Promise<number> => mountHelper.call(op, args, TIMEOUT_MS);
 
+/** Per-mount flags a read-only remount must name again, or it would clear them (as mount(8) keeps them). */
+const KEPT_ON_REMOUNT = new Set(['nosuid', 'nodev', 'noexec', 'noatime', 'nodiratime', 'relatime']);
+
+/** Pure: the flags of a mount's options (mountinfo's per-mount field) that a read-only remount keeps. */
+export const keptOnRemount = (options: readonly string[]): string => options.filter((o) => KEPT_ON_REMOUNT.has(o)).join(',');
+
 /** umount2 said the path holds no mount (EINVAL) or does not exist (ENOENT): nothing to unmount. */
 const nothingMounted = (e: number): boolean => e === EINVAL || e === ENOENT;
 
@@ -36,14 +43,24 @@ const nothingMounted = (e: number): boolean => e === EINVAL || e === ENOENT;
 export async function bindMount(source: string, target: string, readonly = false, slave = false): Promise<void> {
   const e = await call('bind', source, target);
   if (e !== 0) throw new MountError(`bind mount ${source} on ${target}: ${errnoName(e)}`);
-  const step = async (op: MountOp, what: string): Promise<void> => {
-    const s = await call(op, target);
+  const step = async (what: string, op: () => Promise<number>): Promise<void> => {
+    const s = await op().catch(async (err: unknown) => {
+      await call('umount', target).catch(() => undefined);
+      throw err;
+    });
     if (s === 0) return;
     await call('umount', target).catch(() => undefined);
     throw new MountError(`${what} ${target}: ${errnoName(s)}`);
   };
-  if (slave) await step('slave', 'make-slave');
-  if (readonly) await step('ro', 'remount read-only');
+  if (slave) await step('make-slave', () => call('slave', target));
+  if (readonly) {
+    // The new bind's own flags, from the mount table (never a statfs: the source may be a hung FUSE mount).
+    await step('remount read-only', async () => {
+      const top = layersAt(await readMountTable(), target).at(-1);
+      if (!top) throw new MountError(`remount read-only ${target}: the bind is not in the mount table`);
+      return call('ro', target, keptOnRemount(top.options));
+    });
+  }
 }
 
 /** Removes the top mount on `path`; a busy or hung one is detached lazily. Nothing mounted is fine. */

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MountHelperError, decodeReplies, encodeRequest } from '../../src/mount/mount-helper.js';
+import { keptOnRemount } from '../../src/mount/ops.js';
 
 describe('s3fs-csi-mount protocol', () => {
   it('every field, the operation included, ends with a NUL byte; spaces and newlines in paths survive', () => {
@@ -22,5 +23,11 @@ describe('s3fs-csi-mount protocol', () => {
     const { errnos } = decodeReplies('oops\n');
     assert.equal(errnos.length, 1);
     assert.ok(Number.isNaN(errnos[0]));
+  });
+  it('a read-only remount names again the flags it must keep, from the mount\'s own options, and nothing else', () => {
+    assert.equal(keptOnRemount(['rw', 'nosuid', 'nodev', 'relatime']), 'nosuid,nodev,relatime');
+    assert.equal(keptOnRemount(['rw', 'noexec', 'noatime', 'nodiratime']), 'noexec,noatime,nodiratime');
+    assert.equal(keptOnRemount(['rw']), '', 'nothing to keep: an empty list');
+    assert.equal(encodeRequest('ro', ['/t', 'nosuid,nodev']).toString('utf8'), 'ro\0/t\0nosuid,nodev\0');
   });
 });
