@@ -73,6 +73,7 @@ export async function serve(cfg: Config): Promise<void> {
     // With --mounter-endpoint, s3fs runs in the separate mounter and survives this process's restarts.
     const remote = hasNode(cfg) && cfg.mounterSocketPath ? new (await import('./mounter/client.js')).RemoteMounter(driver, cfg.mounterSocketPath) : undefined;
     const local = !remote && hasNode(cfg) ? new (await import('./mount/mounter.js')).Mounter(driver) : undefined;
+    local?.warmUp();
     const mounter: MountEngine | undefined = remote ?? local;
     await turn();
     if (hasNode(cfg)) {

@@ -66,8 +66,14 @@ export class Mounter extends EventEmitter implements MountEngine {
   constructor(private readonly driver: Driver) {
     super();
     this.on('s3fs-exit', (e: S3fsExitEvent) => this.events.emit({ kind: 's3fs-exit', ...e }));
-    // This process will start s3fs: load execa now, not on the first NodeStageVolume.
-    void loadExeca().catch((err: unknown) => driver.log.error({ err: String(err) }, 'cannot load execa'));
+  }
+
+  /**
+   * Loads what starting s3fs needs (execa) now rather than on the first NodeStageVolume. Called once
+   * the process serves its socket: loading earlier would delay the socket.
+   */
+  warmUp(): void {
+    void loadExeca().catch((err: unknown) => this.driver.log.error({ err: String(err) }, 'cannot load execa'));
   }
 
   get #cfg() {

@@ -8,7 +8,6 @@ import { createLogger } from '../log.js';
 import { Mounter } from '../mount/mounter.js';
 import { checkDirectory, checkFuseDevice, checkS3fsBinary } from '../mount/prerequisites.js';
 import { packageVersion } from '../paths.js';
-import { startMounterHttp } from './http.js';
 import { MounterServer } from './server.js';
 
 export async function serveMounter(cfg: Config): Promise<void> {
@@ -22,7 +21,11 @@ export async function serveMounter(cfg: Config): Promise<void> {
   const mounter = new Mounter(driver);
   const server = new MounterServer(driver, mounter, socketPath);
   await server.listen();
+  // The socket first: the node plugin waits for it after every mounter restart, with every volume of
+  // the node down. The HTTP side (fastify: /healthz, /metrics) and execa load after it.
+  const { startMounterHttp } = await import('./http.js');
   const http = await startMounterHttp(driver, socketPath);
+  mounter.warmUp();
   log.info({ version: packageVersion, api_version: server.hello.apiVersion, instance: server.hello.instanceId, socket: socketPath, node: cfg.nodeId, http: cfg.http }, 's3fs-csi mounter serving');
 
   let stopping = false;
