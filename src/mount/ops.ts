@@ -5,13 +5,13 @@
 // calls, ~10 s of the mounter's event loop (docs/bench.md). Paths are used as given: they are
 // absolute, normalised and symlink-free already, and the final component is never followed
 // (UMOUNT_NOFOLLOW). Decisions come from the errno, never from a message. Every call has a deadline.
+import { constants } from 'node:os';
 import { getSystemErrorName } from 'node:util';
 import { type MountOp, mountHelper } from './mount-helper.js';
 import { layersAt, readMountTable } from './mountinfo.js';
 
 const TIMEOUT_MS = 15_000;
-const EINVAL = 22;
-const ENOENT = 2;
+const { EINVAL, ENOENT } = constants.errno;
 
 export class MountError extends Error {}
 
