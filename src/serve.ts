@@ -77,12 +77,13 @@ export async function serve(cfg: Config): Promise<void> {
     const mounter: MountEngine | undefined = remote ?? local;
     await turn();
     if (hasNode(cfg)) {
-      const { checkDirectory, checkFuseDevice, checkS3fsBinary } = await import('./mount/prerequisites.js');
+      const { checkDirectory, checkFuseDevice, checkMountHelper, checkS3fsBinary } = await import('./mount/prerequisites.js');
       if (remote) {
         driver.addHealthCheck('mounter', async () => remote.problem());
       } else {
         driver.addHealthCheck('s3fs', () => checkS3fsBinary(cfg.s3fsPath));
         driver.addHealthCheck('fuse', () => checkFuseDevice());
+        driver.addHealthCheck('mount-helper', () => checkMountHelper());
       }
       driver.addHealthCheck('kubelet-dir', () => checkDirectory(cfg.kubeletDir, 'kubelet directory'));
     }

@@ -2,6 +2,7 @@
 import { constants } from 'node:fs';
 import { access, open, stat } from 'node:fs/promises';
 import { delimiter, isAbsolute, join } from 'node:path';
+import { BUILT_MOUNT_HELPER, MOUNT_HELPER_NAME, findMountHelper } from './mount-helper.js';
 
 /** Resolves a command name through PATH the way execve would; undefined when not executable. */
 export async function resolveExecutable(command: string): Promise<string | undefined> {
@@ -21,6 +22,11 @@ export async function resolveExecutable(command: string): Promise<string | undef
 
 export async function checkS3fsBinary(path: string): Promise<string | undefined> {
   return (await resolveExecutable(path)) ? undefined : `s3fs binary "${path}" not found or not executable`;
+}
+
+/** The bind-mount helper (s3fs-csi-mount): every stage and publish goes through it. */
+export async function checkMountHelper(): Promise<string | undefined> {
+  return (await findMountHelper()) ? undefined : `${MOUNT_HELPER_NAME} not found on PATH nor at ${BUILT_MOUNT_HELPER} (make build; the image installs it)`;
 }
 
 export async function checkFuseDevice(device = '/dev/fuse'): Promise<string | undefined> {

@@ -1,7 +1,7 @@
 // The mounter's HTTP endpoint:
 //   /healthz  200 only when its own gRPC service answers a Hello over its socket (a wedged event loop
 //             or a lost socket fails it): the container's liveness probe.
-//   /readyz   /healthz plus the prerequisites of mounting (s3fs binary, /dev/fuse, kubelet dir).
+//   /readyz   /healthz plus the prerequisites of mounting (s3fs binary, /dev/fuse, s3fs-csi-mount, kubelet dir).
 //   /metrics  Prometheus text: s3fs processes and exits, calls served, event stream subscribers.
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Driver } from '../driver.js';

@@ -6,7 +6,7 @@ import type { Config } from '../config.js';
 import { Driver } from '../driver.js';
 import { createLogger } from '../log.js';
 import { Mounter } from '../mount/mounter.js';
-import { checkDirectory, checkFuseDevice, checkS3fsBinary } from '../mount/prerequisites.js';
+import { checkDirectory, checkFuseDevice, checkMountHelper, checkS3fsBinary } from '../mount/prerequisites.js';
 import { packageVersion } from '../paths.js';
 import { MounterServer } from './server.js';
 
@@ -17,6 +17,7 @@ export async function serveMounter(cfg: Config): Promise<void> {
   const driver = new Driver(cfg, log);
   driver.addHealthCheck('s3fs', () => checkS3fsBinary(cfg.s3fsPath));
   driver.addHealthCheck('fuse', () => checkFuseDevice());
+  driver.addHealthCheck('mount-helper', () => checkMountHelper());
   driver.addHealthCheck('kubelet-dir', () => checkDirectory(cfg.kubeletDir, 'kubelet directory'));
   const mounter = new Mounter(driver);
   const server = new MounterServer(driver, mounter, socketPath);
