@@ -234,6 +234,7 @@ describe('mounts outlive the driver under a real kubelet', { timeout: 20 * 60_00
 
   it('the mounter pod replaced (its upgrade): every volume comes back through the new mounter, every container healed in place', async () => {
     const mounter = await podOf('mounter');
+    await w.keepLogsBefore('mounter-delete'); // the old mounter's log goes with its pod
     const t0 = Date.now();
     await w.node.kube.core.deleteNamespacedPod({ namespace: NAMESPACE, name: mounter.metadata?.name ?? '' });
     await outageRecovered('mounterReplaced', t0, 'mounter replaced');

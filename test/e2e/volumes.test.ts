@@ -190,6 +190,7 @@ describe('s3fs-csi under a real kubelet', { timeout: 20 * 60_000 }, () => {
     assert.ok(rec, 'the volume is recorded as staged');
     await rm(join(mounterRuntimeDir(w.node), `${rec.key}.passwd`));
     const mounter = await w.podOf('mounter');
+    await w.keepLogsBefore('mounter-delete'); // the old mounter's log goes with its pod
     await core.deleteNamespacedPod({ namespace: NAMESPACE, name: mounter.metadata?.name ?? '' });
     const seen = await waitFor('SecretUnreadable on the pod and on its claim', async () => {
       const [pod, pvc] = await Promise.all([eventsOf('Pod', 'breakable', 'SecretUnreadable'), eventsOf('PersistentVolumeClaim', 'static-breakable', 'SecretUnreadable')]);

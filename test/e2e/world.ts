@@ -50,6 +50,11 @@ export interface World {
    * container), and kubelet's, under `dir`: what the next engineer reads when a test failed.
    */
   saveLogs(dir: string, namespaces?: string[]): Promise<void>;
+  /**
+   * saveLogs to `build/e2e/logs/before-<what>-<time>`, never failing: called before an upgrade or a
+   * pod deletion takes the driver's pods, and their logs, away.
+   */
+  keepLogsBefore(what: string): Promise<void>;
   stop(): Promise<string[]>;
 }
 
@@ -113,7 +118,7 @@ export async function startWorld(): Promise<World> {
       async install(values) {
         // An upgrade replaces the driver's pods, and their logs go with them: keep them, since the
         // cause of a later failure (a repair that did not happen) is often only in there.
-        if (installs++ > 0) await world.saveLogs(join(packageRoot, 'build', 'e2e', 'logs', `before-install-${new Date().toISOString().replace(/[:.]/g, '-')}`)).catch(() => undefined);
+        if (installs++ > 0) await world.keepLogsBefore('install');
         const r = await upgradeInstall(values, { release: RELEASE, namespace: NAMESPACE, kubeconfig: n.kube.adminKubeconfig });
         if (r.code !== 0) throw new Error(`helm upgrade --install failed: ${r.stderr}`);
         world.values = values;
@@ -134,6 +139,9 @@ export async function startWorld(): Promise<World> {
       },
       async logs(namespace, pod, container) {
         return n.kube.core.readNamespacedPodLog({ namespace, name: pod, container });
+      },
+      async keepLogsBefore(what) {
+        await world.saveLogs(join(packageRoot, 'build', 'e2e', 'logs', `before-${what}-${new Date().toISOString().replace(/[:.]/g, '-')}`)).catch(() => undefined);
       },
       async saveLogs(dir, namespaces = []) {
         await rm(dir, { recursive: true, force: true });
