@@ -3,10 +3,10 @@
 // helper s3fs-csi-heal (native/heal.c) for each dead mount, under a deadline. Node.js cannot enter a
 // mount namespace itself: setns(CLONE_NEWNS) refuses a multi-threaded caller.
 import { spawn } from 'node:child_process';
-import { constants } from 'node:fs';
-import { access, readFile, readdir, readlink } from 'node:fs/promises';
-import { delimiter, join } from 'node:path';
+import { readFile, readdir, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import { packageRoot } from '../paths.js';
+import { resolveHelper } from './executables.js';
 import type { HealTask, NamespaceView } from './heal-plan.js';
 import { parseMountInfo } from './mountinfo.js';
 
@@ -31,21 +31,13 @@ export type HealResult =
 /** The helper's exit statuses (native/heal.c). */
 const EXIT: Record<number, HealFailure | 'healed' | 'gone'> = { 0: 'healed', 2: 'helper', 3: 'gone', 4: 'no-entry', 5: 'source', 6: 'target', 7: 'refused' };
 
-const isExecutable = (p: string): Promise<boolean> => access(p, constants.X_OK).then(() => true, () => false);
-
 /**
  * The helper binary: `flag` as a path when it contains a slash; else looked up on PATH; else, for the
  * default name, the copy built in this checkout. Undefined = not found (or the flag is `none`).
  */
-export async function resolveHealHelper(flag: string, path = process.env.PATH ?? ''): Promise<string | undefined> {
+export async function resolveHealHelper(flag: string): Promise<string | undefined> {
   if (flag === 'none' || flag === '') return undefined;
-  if (flag.includes('/')) return (await isExecutable(flag)) ? flag : undefined;
-  for (const dir of path.split(delimiter).filter(Boolean)) {
-    const candidate = join(dir, flag);
-    if (await isExecutable(candidate)) return candidate;
-  }
-  if (flag === HEAL_HELPER_NAME && (await isExecutable(BUILT_HEAL_HELPER))) return BUILT_HEAL_HELPER;
-  return undefined;
+  return resolveHelper(flag, flag === HEAL_HELPER_NAME ? BUILT_HEAL_HELPER : undefined);
 }
 
 /**

@@ -6,12 +6,11 @@
 // on a hung FUSE mount) kills the helper: that request and every one queued behind it fail with a
 // timeout, and the next request starts a new helper.
 import { type ChildProcessByStdio, spawn } from 'node:child_process';
-import { constants } from 'node:fs';
-import { access } from 'node:fs/promises';
 import type { Socket } from 'node:net';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { packageRoot } from '../paths.js';
+import { resolveHelper } from './executables.js';
 
 export const MOUNT_HELPER_NAME = 's3fs-csi-mount';
 /** Where `make build` puts the helper in a checkout (the image installs it on PATH instead). */
@@ -22,13 +21,10 @@ export type MountOp = 'bind' | 'slave' | 'ro' | 'umount' | 'detach';
 export class MountHelperError extends Error {}
 
 /** The helper binary: on PATH, else the copy built in this checkout; undefined when neither exists. */
-export async function findMountHelper(path = process.env.PATH ?? ''): Promise<string | undefined> {
-  const candidates = [...path.split(delimiter).filter(Boolean).map((dir) => join(dir, MOUNT_HELPER_NAME)), BUILT_MOUNT_HELPER];
-  for (const c of candidates) {
-    if (await access(c, constants.X_OK).then(() => true, () => false)) return c;
-  }
-  return undefined;
-}
+export const findMountHelper = (): Promise<string | undefined> => resolveHelper(MOUNT_HELPER_NAME, BUILT_MOUNT_HELPER);
+
+/** Why nothing can be mounted when findMountHelper finds nothing (readiness and the failed call say the same). */
+export const mountHelperMissing = `${MOUNT_HELPER_NAME} not found on PATH nor at ${BUILT_MOUNT_HELPER} (make build; the image installs it)`;
 
 /** Pure: one request as the helper reads it (every field NUL-terminated). */
 export function encodeRequest(op: MountOp, args: readonly string[]): Buffer {
@@ -76,7 +72,7 @@ class MountHelper {
 
   async #start(): Promise<HelperProcess> {
     const bin = await findMountHelper();
-    if (!bin) throw new MountHelperError(`${MOUNT_HELPER_NAME} not found on PATH nor at ${BUILT_MOUNT_HELPER} (make build; the image installs it)`);
+    if (!bin) throw new MountHelperError(mountHelperMissing);
     const proc = spawn(bin, [], { stdio: ['pipe', 'pipe', 'pipe'], env: { LC_ALL: 'C' } });
     this.#buffered = '';
     this.#stderr = '';

@@ -1,24 +1,7 @@
 // What a node needs before it can mount anything: the checks behind Probe in node mode.
-import { constants } from 'node:fs';
-import { access, open, stat } from 'node:fs/promises';
-import { delimiter, isAbsolute, join } from 'node:path';
-import { BUILT_MOUNT_HELPER, MOUNT_HELPER_NAME, findMountHelper } from './mount-helper.js';
-
-/** Resolves a command name through PATH the way execve would; undefined when not executable. */
-export async function resolveExecutable(command: string): Promise<string | undefined> {
-  const candidates = isAbsolute(command) || command.includes('/')
-    ? [command]
-    : (process.env.PATH ?? '').split(delimiter).filter(Boolean).map((dir) => join(dir, command));
-  for (const candidate of candidates) {
-    try {
-      await access(candidate, constants.X_OK);
-      if ((await stat(candidate)).isFile()) return candidate;
-    } catch {
-      // try the next one
-    }
-  }
-  return undefined;
-}
+import { open, stat } from 'node:fs/promises';
+import { resolveExecutable } from './executables.js';
+import { findMountHelper, mountHelperMissing } from './mount-helper.js';
 
 export async function checkS3fsBinary(path: string): Promise<string | undefined> {
   return (await resolveExecutable(path)) ? undefined : `s3fs binary "${path}" not found or not executable`;
@@ -26,7 +9,7 @@ export async function checkS3fsBinary(path: string): Promise<string | undefined>
 
 /** The bind-mount helper (s3fs-csi-mount): every stage and publish goes through it. */
 export async function checkMountHelper(): Promise<string | undefined> {
-  return (await findMountHelper()) ? undefined : `${MOUNT_HELPER_NAME} not found on PATH nor at ${BUILT_MOUNT_HELPER} (make build; the image installs it)`;
+  return (await findMountHelper()) ? undefined : mountHelperMissing;
 }
 
 export async function checkFuseDevice(device = '/dev/fuse'): Promise<string | undefined> {

@@ -129,14 +129,13 @@ export class RemoteMounter implements MountEngine {
   #pause(ms: number): Promise<void> {
     if (this.#socketAppeared) return Promise.resolve();
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      const self = this;
-      this.#wake = done;
-      function done(): void {
+      const done = (): void => {
         clearTimeout(timer);
-        if (self.#wake === done) self.#wake = undefined;
+        if (this.#wake === done) this.#wake = undefined;
         resolve();
-      }
+      };
+      const timer = setTimeout(done, ms);
+      this.#wake = done;
     });
   }
 
