@@ -25,7 +25,7 @@ const KEEP_LINES = 20;
  * execa, loaded on first use rather than with this module: the node plugin imports the mount layer
  * but, with the separate mounter, never starts an s3fs itself, and execa costs ~20 MiB of RSS and
  * ~130 ms of load on its own (docs/bench.md, footprint). The processes that do start s3fs (the
- * mounter, a node plugin without one) begin loading it when their Mounter is made.
+ * mounter, a node plugin without one) load it once they serve (Mounter.warmUp).
  */
 let execaModule: Promise<typeof import('execa')> | undefined;
 export const loadExeca = (): Promise<typeof import('execa')> => (execaModule ??= import('execa'));
