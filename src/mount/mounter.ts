@@ -14,9 +14,10 @@ import { KeyedMutex } from '../locks.js';
 import { checkFuseDevice } from './prerequisites.js';
 import { type BucketAccess, checkBucketAccess } from './bucket-check.js';
 import { type EngineEvent, EventChannel, type MountEngine, type RecordedCredentials, type VolumeCondition } from './engine.js';
-import { type PathHealth, checkPath, checkPaths, statfsUnderDeadline } from './health.js';
+import { type PathHealth, checkPath, checkPaths } from './health.js';
 import { type MountEntry, isReadOnly, layersAt, mountsUnder, readMountTable } from './mountinfo.js';
 import { bindMount, detach, unmountTop } from './ops.js';
+import { statfsOfOwnMount } from './readiness.js';
 import { readPasswdFile, removePasswdFile, writePasswdFile } from './passwd.js';
 import { type StagedRecord, backingDirsOf, backingRoot, listRecords, readRecord, removeRecord, viewPath, writeRecord } from './records.js';
 import { S3fsProcess, findS3fsPids, loadExeca, s3fsPidsWhere } from './s3fs-process.js';
@@ -406,11 +407,13 @@ export class Mounter extends EventEmitter implements MountEngine {
     }
     onMounted?.();
     // statfs waits for s3fs's init, which may take long against a dead endpoint: a refusal from S3 or a
-    // caller that gives up meanwhile (deadline, cancel, driver shutdown) ends the wait at once.
+    // caller that gives up meanwhile (deadline, cancel, driver shutdown) ends the wait at once. It runs
+    // in this process (readiness.ts): every answer but `healthy` ends in the caller's proc.stop, which
+    // is what that module's contract asks.
     const stopProbe = new AbortController();
     const probeSignal = signal ? AbortSignal.any([signal, stopProbe.signal]) : stopProbe.signal;
     void access.then((v) => v.ok || stopProbe.abort());
-    const health = await statfsUnderDeadline(backingDir, Math.max(1000, deadline - Date.now()), probeSignal);
+    const health = await statfsOfOwnMount(backingDir, Math.max(1000, deadline - Date.now()), probeSignal);
     if (signal?.aborted) throw gaveUp(proc);
     const refused = refusal();
     if (refused) throw refused;
