@@ -92,13 +92,16 @@ export async function reallyStale<T extends { path: string }>(candidates: readon
  * spec (repair, adopt or unchanged), then re-binds every target that still shows a dead layer and
  * does not answer statfs (reallyStale).
  */
-export async function repairLocally(mounter: MountEngine, cfg: Config, stagingPath: string, signal?: AbortSignal): Promise<LocalRepair> {
+/** `onStaging`: called once the repair hands its stage to the mount engine (see the scheduler's start-up). */
+export async function repairLocally(mounter: MountEngine, cfg: Config, stagingPath: string, signal?: AbortSignal, onStaging?: () => void): Promise<LocalRepair> {
   const rec = await mounter.recordOf(stagingPath);
   if (!rec) throw new LocalRecoveryError(`no record of a volume staged at ${stagingPath}`);
   const spec = await localSpec(rec, cfg, mounter);
   return mounter.withVolumeLock(rec.volumeId, async () => {
     const before = new Set(layersAt(await readMountTable(), stagingPath).map((m) => m.device));
-    const stage = await mounter.ensureStaged(spec, signal);
+    const staging = mounter.ensureStaged(spec, signal);
+    onStaging?.();
+    const stage = await staging;
     const targets: RebindResult[] = [];
     if (stage !== 'repaired') return { stage, targets, live: [] };
     const table = await readMountTable();
