@@ -21,6 +21,12 @@
  *   detach PATH          umount2(PATH, MNT_DETACH | UMOUNT_NOFOLLOW): lazily, busy or not
  * Exit status: 0 at the end of stdin; 2 on an unknown operation, input that ends inside a request,
  * or a write error (the stream cannot be trusted after that: its caller fails what is pending).
+ *
+ * One-shot mode, `s3fs-csi-mount --statfs PATH...`: statfs(2) of each PATH in order, one line each
+ * on stdout, flushed at once: "0 FRSIZE BLOCKS BFREE BAVAIL FILES FFREE" or "ERRNO". The driver's
+ * health checks run it in a child killed at their deadline (a statfs on a hung FUSE mount never
+ * returns): the lines written before that are the answers of the first paths. This gives the
+ * driver the errno itself, where stat(1) gives a translated message. Exit status 0, 2 on a write error.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,6 +36,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #ifndef UMOUNT_NOFOLLOW
@@ -66,10 +73,27 @@ static int remount_ro(const char *target, char *keep) {
     return mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | (unsigned long)flags, NULL) == 0 ? 0 : errno;
 }
 
-int main(void) {
+static int statfs_each(int n, char **paths) {
+    for (int i = 0; i < n; i++) {
+        struct statfs st;
+        int ok;
+        if (statfs(paths[i], &st) == 0) {
+            unsigned long long frsize = st.f_frsize ? (unsigned long long)st.f_frsize : (unsigned long long)st.f_bsize;
+            ok = printf("0 %llu %llu %llu %llu %llu %llu\n", frsize, (unsigned long long)st.f_blocks, (unsigned long long)st.f_bfree,
+                        (unsigned long long)st.f_bavail, (unsigned long long)st.f_files, (unsigned long long)st.f_ffree);
+        } else {
+            ok = printf("%d\n", errno);
+        }
+        if (ok < 0 || fflush(stdout) != 0) return 2;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
     /* The parent's death ends us even if a copy of our stdin leaked to another process (without
      * that, the end of stdin does). No getppid() check: the parent may be PID 1 of a container. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (argc >= 2 && strcmp(argv[1], "--statfs") == 0) return statfs_each(argc - 2, argv + 2);
     char *op = NULL, *a = NULL, *b = NULL;
     size_t opcap = 0, acap = 0, bcap = 0;
     for (;;) {

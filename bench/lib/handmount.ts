@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { layersAt, readMountTable, s3fsArgs, stageSpecFrom, statfsUnderDeadline } from '../../src/mount/index.js';
+import { layersAt, readMountTable, s3fsArgs, stageSpecFrom } from '../../src/mount/index.js';
 import { answering } from './answering.js';
 import { writePasswdFile } from '../../src/mount/passwd.js';
 import type { S3Server } from '../../test/harness/s3server.js';
@@ -64,8 +64,7 @@ export async function mountByHand(
       if (layersAt(table, path).some((m) => m.fsType.startsWith('fuse'))) break;
       await sleep(5);
     }
-    const health = await statfsUnderDeadline(path, 10_000);
-    if (health.state !== 'healthy') throw new Error(`hand mount not usable: ${health.state} ${health.message}`);
+    if (!(await answering([path], 10_000)).has(path)) throw new Error(`hand mount not usable: ${path} does not answer statfs`);
   } catch (err) {
     await remove();
     throw err;

@@ -1,8 +1,12 @@
-// Health of one path under a deadline. The probe (`stat -f`, i.e. statfs) runs in a child process
-// killed when the deadline passes: a hung FUSE daemon then costs one stuck child, never the event
-// loop or a libuv thread-pool slot (fs.promises calls on a hung mount would pin pool threads forever).
+// Health of one path under a deadline. The probe (statfs(2), made by `s3fs-csi-mount --statfs`, see
+// native/mount.c) runs in a child process killed when the deadline passes: a hung FUSE daemon then
+// costs one stuck child, never the event loop or a libuv thread-pool slot (fs.promises calls on a
+// hung mount would pin pool threads forever). The child answers with the errno, so the state is
+// decided from the kernel's answer, not from a program's message.
 import { spawn } from 'node:child_process';
 import { lstat } from 'node:fs/promises';
+import { getSystemErrorName } from 'node:util';
+import { findMountHelper, mountHelperMissing } from './mount-helper.js';
 import { type MountEntry, layersAt, readMountTable } from './mountinfo.js';
 
 export type PathState = 'healthy' | 'stale' | 'hung' | 'not-mounted' | 'missing' | 'error';
@@ -22,131 +26,118 @@ export interface PathHealth {
   fs?: FsStats;
 }
 
-const ENOTCONN_TEXT = /Transport endpoint is not connected|Software caused connection abort/i;
+/** Pure: a failed statfs as a health state, from its errno name. */
+export function healthOfErrno(path: string, code: string | undefined, message: string): PathHealth {
+  switch (code) {
+    case 'ENOTCONN':
+    case 'ECONNABORTED':
+      return { state: 'stale', message: `mount is dead (${code}): the s3fs process serving it is gone` };
+    case 'ENOENT':
+      return { state: 'missing', message: `${path} does not exist` };
+    default:
+      return { state: 'error', message: `statfs ${path}: ${message}` };
+  }
+}
+
+const LINE = /^(\d+)((?: \d+){6})?$/;
+
+/**
+ * Pure: the answers of one `s3fs-csi-mount --statfs paths...` run, one stdout line per path in the
+ * order asked ("0" and six figures, or the errno). Only complete lines count (a run killed at its
+ * deadline may leave half a line); a path without its line is left out, to be asked again on its own.
+ */
+export function parseStatfsReplies(paths: readonly string[], stdout: string): Map<string, PathHealth> {
+  const out = new Map<string, PathHealth>();
+  const lines = stdout.split('\n').slice(0, -1);
+  for (let i = 0; i < lines.length && i < paths.length; i++) {
+    const m = LINE.exec(lines[i] ?? '');
+    const path = paths[i];
+    if (!m || path === undefined) break; // not the helper's output: trust nothing after it
+    const errno = Number(m[1]);
+    if (errno === 0) {
+      const n = (m[2] ?? '').trim().split(' ').map(Number);
+      const [blockSize, totalBlocks, freeBlocks, availableBlocks, totalInodes, freeInodes] = n as [number, number, number, number, number, number];
+      out.set(path, n.length === 6 ? { state: 'healthy', message: 'ok', fs: { blockSize, totalBlocks, freeBlocks, availableBlocks, totalInodes, freeInodes } } : { state: 'healthy', message: 'ok' });
+    } else {
+      let name: string | undefined;
+      try {
+        name = getSystemErrorName(-errno);
+      } catch {
+        name = undefined;
+      }
+      out.set(path, healthOfErrno(path, name, name ?? `errno ${errno}`));
+    }
+  }
+  return out;
+}
+
+/** The statfs program, found once (a PATH walk per check would cost more than the check). */
+let program: Promise<string | undefined> | undefined;
+function statfsProgram(): Promise<string | undefined> {
+  program ??= findMountHelper().then((p) => {
+    if (!p) program = undefined; // look again next time: it may be installed meanwhile
+    return p;
+  });
+  return program;
+}
+
+/**
+ * One statfs child for `paths`, killed at the deadline or when `signal` aborts; the answers it gave
+ * before (parseStatfsReplies) and why it stopped when it did not answer every path.
+ */
+async function statfsRun(paths: readonly string[], timeoutMs: number, signal?: AbortSignal): Promise<{ answers: Map<string, PathHealth>; stopped?: 'deadline' | 'abandoned' | string }> {
+  const bin = await statfsProgram();
+  if (!bin) return { answers: new Map(), stopped: mountHelperMissing };
+  return new Promise((resolve) => {
+    const child = spawn(bin, ['--statfs', ...paths], { stdio: ['ignore', 'pipe', 'ignore'], env: { LC_ALL: 'C' } });
+    let out = '';
+    let done = false;
+    const finish = (stopped?: string): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      const answers = parseStatfsReplies(paths, out);
+      resolve({ answers, stopped: answers.size === paths.length ? undefined : stopped });
+    };
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      finish('deadline');
+    }, timeoutMs);
+    const onAbort = (): void => {
+      child.kill('SIGKILL');
+      finish('abandoned');
+    };
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d: string) => (out += d));
+    child.once('error', (e) => finish(`cannot run ${bin}: ${e.message}`));
+    child.once('close', (code, sig) => finish(`${bin} --statfs ended (${sig ?? `exit ${code}`}) without answering`));
+  });
+}
 
 /**
  * statfs of `path` in a child; `hung` when it does not answer within `timeoutMs`. An aborted `signal`
  * ends the wait at once (state `error`): the caller has given up and is about to tear the mount down.
  */
-export function statfsUnderDeadline(path: string, timeoutMs: number, signal?: AbortSignal): Promise<PathHealth> {
-  return new Promise((resolve) => {
-    // `--` so a path can never be read as an option; %S = fundamental block size (f_frsize).
-    const child = spawn('stat', ['-f', '-c', '%S %b %f %a %c %d', '--', path], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' },
-    });
-    let out = '';
-    let err = '';
-    let done = false;
-    const finish = (h: PathHealth): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      resolve(h);
-    };
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      finish({ state: 'hung', message: `statfs ${path} did not answer within ${timeoutMs} ms` });
-    }, timeoutMs);
-    const onAbort = (): void => {
-      child.kill('SIGKILL');
-      finish({ state: 'error', message: `statfs ${path} abandoned: the caller gave up` });
-    };
-    if (signal?.aborted) onAbort();
-    else signal?.addEventListener('abort', onAbort, { once: true });
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.once('error', (e) => finish({ state: 'error', message: `cannot run stat: ${e.message}` }));
-    child.once('close', (code) => {
-      if (code === 0) {
-        const n = out.trim().split(/\s+/).map(Number);
-        if (n.length === 6 && n.every(Number.isFinite)) {
-          const [blockSize, totalBlocks, freeBlocks, availableBlocks, totalInodes, freeInodes] = n as [number, number, number, number, number, number];
-          finish({ state: 'healthy', message: 'ok', fs: { blockSize, totalBlocks, freeBlocks, availableBlocks, totalInodes, freeInodes } });
-        } else {
-          finish({ state: 'healthy', message: 'ok' });
-        }
-        return;
-      }
-      const text = err.trim().split('\n').pop() ?? '';
-      finish(ENOTCONN_TEXT.test(err) || /No such file or directory/.test(err) ? failureOf(path, err, '') : { state: 'error', message: text || `stat exited with ${code}` });
-    });
-  });
+export async function statfsUnderDeadline(path: string, timeoutMs: number, signal?: AbortSignal): Promise<PathHealth> {
+  const { answers, stopped } = await statfsRun([path], timeoutMs, signal);
+  const answer = answers.get(path);
+  if (answer) return answer;
+  if (stopped === 'deadline') return { state: 'hung', message: `statfs ${path} did not answer within ${timeoutMs} ms` };
+  if (stopped === 'abandoned') return { state: 'error', message: `statfs ${path} abandoned: the caller gave up` };
+  return { state: 'error', message: `statfs ${path}: ${stopped ?? 'no answer'}` };
 }
 
-/** What a failed statfs said, as a state (stat's words, LC_ALL=C). */
-function failureOf(path: string, err: string, fallback: string): PathHealth {
-  if (ENOTCONN_TEXT.test(err)) return { state: 'stale', message: `mount is dead (ENOTCONN): the s3fs process serving it is gone` };
-  if (/No such file or directory/.test(err)) return { state: 'missing', message: `${path} does not exist` };
-  return { state: 'error', message: err || fallback };
-}
-
-/** `stat -f` output format of a batch: the six figures, then the path (last: it may contain spaces). */
-const BATCH_FORMAT = '%S %b %f %a %c %d %n';
-/** Paths per `stat -f` child: far below any argv limit. */
+/** Paths per statfs child: far below any argv limit. */
 const BATCH_MAX = 256;
-const STAT_LINE = /^(\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (.*)$/;
-const STAT_ERROR = /^stat: cannot read file system information for '([^']*)': (.*)$/;
-
-/**
- * Pure: the answers of one `stat -f -c BATCH_FORMAT -- paths...` run. stdout has one line per path
- * that answered, stderr one per path that failed. Only complete lines count (a run killed at its
- * deadline may leave half a line), and only names that were asked; a path found in neither stream
- * is left out, to be asked again on its own.
- */
-export function parseStatfsBatch(paths: readonly string[], stdout: string, stderr: string): Map<string, PathHealth> {
-  const wanted = new Set(paths);
-  const out = new Map<string, PathHealth>();
-  for (const line of stdout.split('\n').slice(0, -1)) {
-    const m = STAT_LINE.exec(line);
-    const path = m?.[7];
-    if (!m || path === undefined || !wanted.has(path)) continue;
-    const [blockSize, totalBlocks, freeBlocks, availableBlocks, totalInodes, freeInodes] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
-    out.set(path, { state: 'healthy', message: 'ok', fs: { blockSize, totalBlocks, freeBlocks, availableBlocks, totalInodes, freeInodes } });
-  }
-  for (const line of stderr.split('\n').slice(0, -1)) {
-    const m = STAT_ERROR.exec(line);
-    const path = m?.[1];
-    if (!m || path === undefined || !wanted.has(path) || out.has(path)) continue;
-    out.set(path, failureOf(path, m[2] ?? '', 'stat failed'));
-  }
-  return out;
-}
-
-/** One `stat -f` child for `paths`, killed at the deadline; the answers it gave (parseStatfsBatch). */
-function statfsBatch(paths: readonly string[], timeoutMs: number): Promise<Map<string, PathHealth>> {
-  return new Promise((resolve) => {
-    const child = spawn('stat', ['-f', '-c', BATCH_FORMAT, '--', ...paths], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' },
-    });
-    let out = '';
-    let err = '';
-    let done = false;
-    const finish = (): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      resolve(parseStatfsBatch(paths, out, err));
-    };
-    // Past the deadline: what it answered so far stands; the rest is asked one by one.
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      finish();
-    }, timeoutMs);
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.once('error', () => finish());
-    child.once('close', () => finish());
-  });
-}
 
 /**
  * statfs of many paths under the deadline with one child process per BATCH_MAX paths (a process
  * start costs milliseconds of CPU; recovery checks hundreds of paths). A path the batch did not
- * answer (its deadline passed behind a hung mount, or a name stat quoted) is probed on its own, so
- * every path gets the same answer statfsUnderDeadline would give; a hung path costs up to two deadlines.
+ * answer (its deadline passed behind a hung mount) is probed on its own, so every path gets the
+ * same answer statfsUnderDeadline would give; a hung path costs up to two deadlines.
  */
 export async function statfsMany(paths: readonly string[], timeoutMs: number): Promise<Map<string, PathHealth>> {
   const unique = [...new Set(paths)];
@@ -154,7 +145,7 @@ export async function statfsMany(paths: readonly string[], timeoutMs: number): P
   if (unique.length > 1) {
     const chunks: string[][] = [];
     for (let i = 0; i < unique.length; i += BATCH_MAX) chunks.push(unique.slice(i, i + BATCH_MAX));
-    for (const answers of await Promise.all(chunks.map((c) => statfsBatch(c, timeoutMs)))) for (const [p, h] of answers) out.set(p, h);
+    for (const { answers } of await Promise.all(chunks.map((c) => statfsRun(c, timeoutMs)))) for (const [p, h] of answers) out.set(p, h);
   }
   await Promise.all(unique.filter((p) => !out.has(p)).map(async (p) => out.set(p, await statfsUnderDeadline(p, timeoutMs))));
   return out;

@@ -1,7 +1,7 @@
 // The public surface of the mount layer (see docs/node.md); the Node service and recovery use it.
 export { type MountEntry, isReadOnly, isS3fs, isShared, layersAt, mountsUnder, parseMountInfo, readMountTable, topAt } from './mountinfo.js';
-export { type FsStats, type PathHealth, type PathState, checkPath, checkPaths, parseStatfsBatch, statfsMany, statfsUnderDeadline } from './health.js';
-export { IN_PROCESS_SLOTS, healthOfErrno, readinessCallsInFlight, statfsOfOwnMount } from './readiness.js';
+export { type FsStats, type PathHealth, type PathState, checkPath, checkPaths, healthOfErrno, parseStatfsReplies, statfsMany, statfsUnderDeadline } from './health.js';
+export { IN_PROCESS_SLOTS, readinessCallsInFlight, statfsOfOwnMount } from './readiness.js';
 export { SharedRead } from './shared-read.js';
 export { type StageInput, type StageSpec, s3fsArgs, s3fsOptions, stageFingerprint, stageSpecFrom, stagingKey } from './spec.js';
 export { validateOptions } from './options.js';

@@ -1,5 +1,5 @@
 // The readiness statfs of an s3fs this process has just started. It is asked once per stage, right
-// after the FUSE mount appears, and waits for s3fs's init: a `stat -f` child costs a fork of this
+// after the FUSE mount appears, and waits for s3fs's init: a statfs child costs a fork of this
 // process (10 ms and more at the driver's size) for an answer that usually takes well under one.
 //
 // The in-process call (fs.statfs) holds a libuv pool thread until the kernel answers, and on a FUSE
@@ -11,25 +11,12 @@
 //   process, as every other health check does. A slot is given back when the kernel answers, not at
 //   the deadline, so even a daemon that cannot be stopped pins at most that many pool threads.
 import { statfs } from 'node:fs/promises';
-import { type PathHealth, statfsUnderDeadline } from './health.js';
+import { type PathHealth, healthOfErrno, statfsUnderDeadline } from './health.js';
 
 /** Pool threads the readiness check may hold (libuv has 4 by default, shared with every file operation). */
 export const IN_PROCESS_SLOTS = 1;
 
 let inUse = 0;
-
-/** Pure: a failed statfs as a health state, from its errno. */
-export function healthOfErrno(path: string, code: string | undefined, message: string): PathHealth {
-  switch (code) {
-    case 'ENOTCONN':
-    case 'ECONNABORTED':
-      return { state: 'stale', message: `mount is dead (${code}): the s3fs process serving it is gone` };
-    case 'ENOENT':
-      return { state: 'missing', message: `${path} does not exist` };
-    default:
-      return { state: 'error', message: `statfs ${path}: ${message}` };
-  }
-}
 
 /** In-process statfs calls of readiness checks now running (for tests and the bench). */
 export function readinessCallsInFlight(): number {

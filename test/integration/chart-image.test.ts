@@ -173,7 +173,7 @@ describe('the image make image builds (BuildKit, no daemon, no registry)', { tim
     assert.ok(!paths.some((p) => /^usr\/share\/doc\/.+\/changelog/.test(p)), 'no docs beyond licences');
   });
 
-  it('runs under runc as its own user: s3fs-csi --version through tini, s3fs, s3fs-csi-heal and s3fs-csi-mount start', { timeout: 600_000 }, async (t) => {
+  it('runs under runc as its own user: s3fs-csi --version through tini, s3fs, s3fs-csi-heal and s3fs-csi-mount (a request, and --statfs) start', { timeout: 600_000 }, async (t) => {
     const bundle = join(work, 'bundle');
     const state = join(work, 'runc-state');
     await mkdir(state, { recursive: true });
@@ -200,5 +200,9 @@ describe('the image make image builds (BuildKit, no daemon, no registry)', { tim
     const mount = await runIn('mount', ['sh', '-c', "printf 'umount\\000/nonexistent\\000' | s3fs-csi-mount"]);
     assert.equal(mount.code, 0, mount.stdout + mount.stderr);
     assert.match(mount.stdout, /^[12]\n$/);
+    // The health checks' one-shot mode: the root answers with its figures, a missing path with ENOENT.
+    const statfs = await runIn('statfs', ['s3fs-csi-mount', '--statfs', '/', '/nonexistent']);
+    assert.equal(statfs.code, 0, statfs.stdout + statfs.stderr);
+    assert.match(statfs.stdout, /^0( \d+){6}\n2\n$/);
   });
 });

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, statfs, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { BUILT_MOUNT_HELPER, MountHelperError, mountHelper } from '../../src/mount/mount-helper.js';
 import { layersAt, readMountTable } from '../../src/mount/mountinfo.js';
 import { MountError, bindMount, detach, unmountTop } from '../../src/mount/ops.js';
+import { statfsMany, statfsUnderDeadline } from '../../src/mount/health.js';
 import { scrubDir } from '../harness/mounts.js';
 
 const run = promisify(execFile);
@@ -135,5 +136,20 @@ describe('s3fs-csi-mount through ops.ts', () => {
     assert.notEqual(mountHelper.pid, first, 'a new helper');
     assert.equal(await read(join(t, 'f')), 'K');
     await unmountTop(t);
+  });
+
+  it('--statfs: the kernel\'s figures and errnos, one answer per path, in one child for many', async () => {
+    const m = await tmpfs(join(base, 'statfs'), 'S', 'size=2m,nr_inodes=500');
+    const want = await statfs(m);
+    const one = await statfsUnderDeadline(m, 5000);
+    assert.equal(one.state, 'healthy', one.message);
+    assert.deepEqual(one.fs, { blockSize: want.bsize, totalBlocks: want.blocks, freeBlocks: want.bfree, availableBlocks: want.bavail, totalInodes: want.files, freeInodes: want.ffree });
+    const gone = join(base, 'no-such-dir');
+    const notDir = join(m, 'f', 'below-a-file');
+    const many = await statfsMany([m, gone, notDir, base], 5000);
+    assert.equal(many.get(m)?.state, 'healthy');
+    assert.equal(many.get(gone)?.state, 'missing');
+    assert.deepEqual(many.get(notDir), { state: 'error', message: `statfs ${notDir}: ENOTDIR` });
+    assert.equal(many.get(base)?.state, 'healthy');
   });
 });

@@ -1,8 +1,8 @@
 // Pure logic of the batched reads: SharedRead (one mount-table read or /proc scan for concurrent
-// callers, always one that started after the caller asked) and the parser of a batched `stat -f`.
+// callers, always one that started after the caller asked) and the parser of a batched statfs run.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { SharedRead, parseStatfsBatch } from '../../src/mount/index.js';
+import { SharedRead, parseStatfsReplies } from '../../src/mount/index.js';
 
 /** A source whose reads the test finishes by hand; each read returns the version current when it STARTED. */
 function manualSource(): { read: () => Promise<number>; version: number; started: number; finish: () => void } {
@@ -82,38 +82,34 @@ describe('SharedRead', () => {
   });
 });
 
-describe('parseStatfsBatch', () => {
-  const paths = ['/k/a/globalmount', '/k/b/globalmount', '/k/with space/mount', '/k/gone', '/k/dead'];
+describe('parseStatfsReplies (s3fs-csi-mount --statfs: one line per path, in the order asked)', () => {
+  const paths = ['/k/a/globalmount', '/k/with space/mount', '/k/gone', '/k/dead', '/k/aborted', '/k/b/globalmount'];
 
-  it('reads answers from stdout (figures, then the path) and failures from stderr', () => {
-    const stdout = '4096 100 50 40 1000 900 /k/a/globalmount\n4096 1 2 3 4 5 /k/with space/mount\n';
-    const stderr = [
-      "stat: cannot read file system information for '/k/gone': No such file or directory",
-      "stat: cannot read file system information for '/k/dead': Transport endpoint is not connected",
-      '',
-    ].join('\n');
-    const r = parseStatfsBatch(paths, stdout, stderr);
+  it('reads figures for the answered paths and the state from each errno', () => {
+    const stdout = '0 4096 100 50 40 1000 900\n0 4096 1 2 3 4 5\n2\n107\n103\n';
+    const r = parseStatfsReplies(paths, stdout);
     assert.equal(r.get('/k/a/globalmount')?.state, 'healthy');
     assert.deepEqual(r.get('/k/a/globalmount')?.fs, { blockSize: 4096, totalBlocks: 100, freeBlocks: 50, availableBlocks: 40, totalInodes: 1000, freeInodes: 900 });
     assert.equal(r.get('/k/with space/mount')?.state, 'healthy');
     assert.equal(r.get('/k/gone')?.state, 'missing');
     assert.equal(r.get('/k/dead')?.state, 'stale');
+    assert.match(r.get('/k/dead')?.message ?? '', /ENOTCONN/);
+    assert.equal(r.get('/k/aborted')?.state, 'stale');
     assert.equal(r.has('/k/b/globalmount'), false, 'not answered: left for a check of its own');
   });
 
-  it('ignores a line cut off at the deadline, even when it looks like another asked path', () => {
-    const asked = ['/k/1', '/k/10'];
-    const r = parseStatfsBatch(asked, '4096 1 1 1 1 1 /k/1', '');
-    assert.equal(r.size, 0);
+  it('ignores a line cut off at the deadline', () => {
+    const r = parseStatfsReplies(['/k/1', '/k/2'], '0 4096 1 1 1 1 1\n0 4096 1');
+    assert.deepEqual([...r.keys()], ['/k/1']);
   });
 
-  it('ignores names that were not asked, malformed lines and other errors', () => {
-    const r = parseStatfsBatch(['/k/a'], '4096 1 1 1 1 1 /k/other\n? ? ? ? ? ? /k/a\n', "stat: cannot read file system information for '/k/x': Permission denied\nsomething else\n");
-    assert.equal(r.size, 0);
+  it('trusts nothing from a malformed line on', () => {
+    const r = parseStatfsReplies(['/k/a', '/k/b', '/k/c'], '0 4096 1 1 1 1 1\nstat: something\n0 4096 1 1 1 1 1\n');
+    assert.deepEqual([...r.keys()], ['/k/a']);
   });
 
-  it('other failures are errors carrying stat\'s words', () => {
-    const r = parseStatfsBatch(['/k/a'], '', "stat: cannot read file system information for '/k/a': Permission denied\n");
-    assert.deepEqual(r.get('/k/a'), { state: 'error', message: 'Permission denied' });
+  it('other errnos are errors named by the errno', () => {
+    const r = parseStatfsReplies(['/k/a'], '13\n');
+    assert.deepEqual(r.get('/k/a'), { state: 'error', message: 'statfs /k/a: EACCES' });
   });
 });
