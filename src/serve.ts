@@ -38,6 +38,8 @@ export async function serve(cfg: Config): Promise<void> {
   // The other services are registered now (their calls wait for their code) and load once the socket
   // is open, so that loading never delays it.
   const open = Promise.withResolvers<void>();
+  // Every service answers (recovery loads the Kubernetes client only then).
+  const served = Promise.withResolvers<void>();
   const afterOpen = open.promise;
   // Each role loads only its own code: a node pod never loads the S3 SDK, a controller never s3fs code.
   const controller = hasController(cfg) ? afterOpen.then(() => import('./csi/controller.js')).then((m) => m.controllerService(driver)) : undefined;
@@ -64,6 +66,7 @@ export async function serve(cfg: Config): Promise<void> {
   }
   const { remote, local, recovery, http, registration } = loaded;
   starting();
+  served.resolve();
   log.info({ version: packageVersion, mode: cfg.mode, endpoint: cfg.socketPath, mounter: cfg.mounterSocketPath ?? 'in-process', node: cfg.nodeId, http: cfg.http }, 's3fs-csi serving');
 
   async function startRest() {
@@ -90,7 +93,7 @@ export async function serve(cfg: Config): Promise<void> {
     // Rebuild lost mounts (start-up, s3fs exits, dead mounts, interval); Probe stays not-ready meanwhile
     // (recovery's own start-up task is taken before `starting` ends, so no Probe sees ready=true early).
     await turn();
-    const recovery = mounter && cfg.recovery.enabled ? (await import('./recovery/index.js')).startRecovery(driver, mounter) : undefined;
+    const recovery = mounter && cfg.recovery.enabled ? (await import('./recovery/index.js')).startRecovery(driver, mounter, served.promise) : undefined;
     // Connect after recovery subscribed, so it sees the first `mounter-connected`.
     remote?.start();
     if (mounter) {

@@ -10,7 +10,8 @@ import { type KubeAccess, Recovery } from './scheduler.js';
 
 export { Recovery, type ScanSummary, type Trigger } from './scheduler.js';
 
-export function startRecovery(driver: Driver, mounter: MountEngine): Recovery {
+/** `served`: resolves once every gRPC service answers (Recovery.start loads the Kubernetes client after it). */
+export function startRecovery(driver: Driver, mounter: MountEngine, served?: Promise<void>): Recovery {
   const cfg = driver.config;
   const inCluster = Boolean(process.env.KUBERNETES_SERVICE_HOST && process.env.KUBERNETES_SERVICE_PORT);
   const configured = cfg.kubeconfig !== undefined || inCluster;
@@ -27,7 +28,7 @@ export function startRecovery(driver: Driver, mounter: MountEngine): Recovery {
   };
   if (!configured) driver.log.warn({ err: 'not running in a cluster (KUBERNETES_SERVICE_HOST/PORT unset) and no --kubeconfig given' }, 'no Kubernetes API access: recovery uses on-disk state only');
   const recovery = new Recovery(driver, mounter, configured ? loadAccess : undefined);
-  recovery.start();
+  recovery.start(served);
   driver.log.info({ node: cfg.nodeId, kubeconfig: cfg.kubeconfig ?? (inCluster ? 'in-cluster' : 'none'), interval_ms: cfg.recovery.intervalMs, parallelism: cfg.recovery.parallelism, events: cfg.recovery.events && configured }, 'recovery started');
   return recovery;
 }

@@ -117,11 +117,14 @@ export class Recovery {
     else go();
   }
 
-  /** Hooks the events and runs the start-up recovery in the background (Probe: not ready until done). */
-  start(): void {
+  /**
+   * Hooks the events and runs the start-up recovery in the background (Probe: not ready until done).
+   * `served`: resolves once every gRPC service answers (see #startup).
+   */
+  start(served: Promise<void> = Promise.resolve()): void {
     this.#mounter.events.on((e) => this.#react(reactionTo(e, this.#hasApi)));
     const done = this.#driver.beginStartupTask('recovery');
-    void this.#startup().finally(() => {
+    void this.#startup(served).finally(() => {
       this.#startingUp = false;
       done();
       this.#schedule();
@@ -164,19 +167,20 @@ export class Recovery {
     void this.scan(trigger).catch(() => undefined);
   }
 
-  async #startup(): Promise<void> {
+  async #startup(served: Promise<void>): Promise<void> {
     const log = this.#driver.log;
     // Local state first: it needs no API, and its repairs run while the client loads and discovery reads.
     // Loading the API client holds the event loop for hundreds of milliseconds (it is the largest
-    // module the driver loads): it starts once the first repairs are in the mount engine's hands, so
-    // it overlaps their s3fs starts instead of delaying them (and the gRPC server's start).
+    // module the driver loads). It starts once every gRPC service answers (kubelet's calls are not
+    // held up behind it while the services load) and the first repairs are in the mount engine's
+    // hands (it overlaps their s3fs starts instead of delaying them).
     let handedOver = (): void => undefined;
     const firstWave = new Promise<void>((resolve) => (handedOver = resolve));
     const local = this.localPass('startup', handedOver).catch((e: unknown) => {
       log.error({ err: errorMessage(e) }, 'local recovery pass failed');
       return 0;
     });
-    await Promise.race([firstWave, local]);
+    await Promise.all([served, Promise.race([firstWave, local])]);
     const access = await this.#loadAccess?.();
     this.#reader = access?.reader;
     this.#events = access?.events;

@@ -1,6 +1,7 @@
-// The start-up order of recovery: the local pass hands its first wave of repairs to the mount engine
-// before the Kubernetes client is loaded (loading it holds the event loop for hundreds of ms; it must
-// overlap the repairs' s3fs starts, not delay them). A fake engine whose stages the test finishes.
+// The start-up order of recovery: the local pass starts its repairs at once, and the Kubernetes client
+// (whose load holds the event loop for hundreds of ms) is loaded only once every gRPC service answers
+// (serve says when) and the first --recovery-parallelism repairs are in the mount engine's hands.
+// A fake engine whose stages the test finishes.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildCli } from '../../src/cli.js';
@@ -25,38 +26,49 @@ const record = (i: number): StagedRecord => ({
   userOptions: [], readonly: false, fingerprint: 'f', backingDir: `/nonexistent/backing-${i}`, stagedAt: new Date(0).toISOString(),
 });
 
+/** Every recorded volume dead; `stage` decides how each repair's stage ends. */
+function fakeEngine(records: StagedRecord[], stage: MountEngine['ensureStaged']): MountEngine {
+  return {
+    events: new EventChannel<EngineEvent>(),
+    withVolumeLock: (_id, fn) => fn(),
+    ensureStaged: stage,
+    ensurePublished: async () => 'unchanged',
+    unpublish: async () => undefined,
+    unstage: async () => undefined,
+    staged: async () => records,
+    recordOf: async (p) => records.find((r) => r.stagingPath === p),
+    conditionOf: async () => undefined,
+    recordedCredentials: async () => ({ accessKeyId: new Secret('AKIDEXAMPLE'), secretAccessKey: new Secret('secretsecret') }),
+    checkPath: async () => ({ state: 'stale', message: 'dead' }),
+    checkPaths: async (paths) => new Map(paths.map((p) => [p, { state: 'stale', message: 'dead' }])),
+  };
+}
+
 describe('recovery start-up order', () => {
-  it('loads the API client only after the first --recovery-parallelism repairs reached the mount engine', async () => {
+  it('loads the API client once the services answer and the first wave of repairs is in the engine', async () => {
     const cfg = await configWith(['--mode', 'node', '--nodeid', 'n1', '--recovery', 'true', '--recovery-parallelism', '2']);
     const driver = new Driver(cfg, createLogger('silent', new Writable({ write: (_c, _e, cb) => cb() })));
     const records = [record(1), record(2), record(3)];
     const finishStage: Array<() => void> = [];
     let stages = 0;
-    const engine: MountEngine = {
-      events: new EventChannel<EngineEvent>(),
-      withVolumeLock: (_id, fn) => fn(),
-      ensureStaged: () => {
-        stages++;
-        return new Promise((resolve) => finishStage.push(() => resolve('unchanged')));
-      },
-      ensurePublished: async () => 'unchanged',
-      unpublish: async () => undefined,
-      unstage: async () => undefined,
-      staged: async () => records,
-      recordOf: async (p) => records.find((r) => r.stagingPath === p),
-      conditionOf: async () => undefined,
-      recordedCredentials: async () => ({ accessKeyId: new Secret('AKIDEXAMPLE'), secretAccessKey: new Secret('secretsecret') }),
-      checkPath: async () => ({ state: 'stale', message: 'dead' }),
-      checkPaths: async (paths) => new Map(paths.map((p) => [p, { state: 'stale', message: 'dead' }])),
-    };
+    const engine = fakeEngine(records, () => {
+      stages++;
+      return new Promise((resolve) => finishStage.push(() => resolve('unchanged')));
+    });
     let stagesAtLoad: number | undefined;
     const recovery = new Recovery(driver, engine, async () => {
       stagesAtLoad = stages;
       return undefined; // no API: the local pass is all of start-up
     });
-    recovery.start();
+    const served = Promise.withResolvers<void>();
+    recovery.start(served.promise);
+    for (let i = 0; i < 1000 && stages < 2; i++) await new Promise((r) => setImmediate(r));
+    assert.equal(stages, 2, 'the first --recovery-parallelism repairs are in the engine');
+    for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
+    assert.equal(stagesAtLoad, undefined, 'the client is not loaded before the services answer');
+    served.resolve();
     for (let i = 0; i < 1000 && stagesAtLoad === undefined; i++) await new Promise((r) => setImmediate(r));
-    assert.equal(stagesAtLoad, 2, 'the client loads once both repairs of the first wave are in the engine, not before');
+    assert.equal(stagesAtLoad, 2, 'loaded then, while the repairs run');
     assert.equal(driver.ready, false, 'still starting while repairs run');
     // Finish every stage (the third starts when a slot frees): start-up then ends.
     for (let i = 0; i < 1000 && !driver.ready; i++) {
@@ -64,6 +76,32 @@ describe('recovery start-up order', () => {
       await new Promise((r) => setImmediate(r));
     }
     assert.equal(stages, 3);
+    assert.equal(driver.ready, true);
+    await recovery.stop(1000);
+  });
+
+  it('with the services answering, waits for the first wave: never loads the client before any repair reached the engine', async () => {
+    const cfg = await configWith(['--mode', 'node', '--nodeid', 'n1', '--recovery', 'true', '--recovery-parallelism', '2']);
+    const driver = new Driver(cfg, createLogger('silent', new Writable({ write: (_c, _e, cb) => cb() })));
+    const records = [record(1), record(2), record(3)];
+    let stages = 0;
+    const finishStage: Array<() => void> = [];
+    let stagesAtLoad: number | undefined;
+    const engine = fakeEngine(records, () => {
+      stages++;
+      return new Promise((resolve) => finishStage.push(() => resolve('unchanged')));
+    });
+    const recovery = new Recovery(driver, engine, async () => {
+      stagesAtLoad = stages;
+      return undefined;
+    });
+    recovery.start(Promise.resolve());
+    for (let i = 0; i < 1000 && stagesAtLoad === undefined; i++) await new Promise((r) => setImmediate(r));
+    assert.equal(stagesAtLoad, 2);
+    for (let i = 0; i < 1000 && !driver.ready; i++) {
+      finishStage.shift()?.();
+      await new Promise((r) => setImmediate(r));
+    }
     assert.equal(driver.ready, true);
     await recovery.stop(1000);
   });
