@@ -93,7 +93,7 @@ LABEL org.opencontainers.image.title="s3fs-csi" \
 
 USER 65532:65532
 # tini as PID 1: it forwards SIGTERM to the driver (which drains in-flight calls itself) and reaps
-# the orphans a mount driver leaves behind (killed `stat`/`umount` helpers, exited s3fs children),
+# the orphans a mount driver leaves behind (statfs and mount helpers killed at a deadline, exited s3fs children),
 # which node as PID 1 would not reap. Only the driver gets the signal, not its s3fs children: the
 # driver decides how they stop.
 ENTRYPOINT ["/usr/bin/tini", "--", "s3fs-csi"]
