@@ -18,7 +18,7 @@ export const IN_PROCESS_SLOTS = 1;
 
 let inUse = 0;
 
-/** In-process statfs calls of readiness checks now running (for tests and the bench). */
+/** In-process statfs calls of readiness checks now running (the tests read it). */
 export function readinessCallsInFlight(): number {
   return inUse;
 }

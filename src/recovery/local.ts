@@ -90,9 +90,9 @@ export async function reallyStale<T extends { path: string }>(candidates: readon
 /**
  * Repairs one staged volume from local state under its volume lock: ensureStaged with the recorded
  * spec (repair, adopt or unchanged), then re-binds every target that still shows a dead layer and
- * does not answer statfs (reallyStale).
+ * does not answer statfs (reallyStale). `onStaging` is called once the repair has handed its stage
+ * to the mount engine (the scheduler's start-up waits for the first wave of those).
  */
-/** `onStaging`: called once the repair hands its stage to the mount engine (see the scheduler's start-up). */
 export async function repairLocally(mounter: MountEngine, cfg: Config, stagingPath: string, signal?: AbortSignal, onStaging?: () => void): Promise<LocalRepair> {
   const rec = await mounter.recordOf(stagingPath);
   if (!rec) throw new LocalRecoveryError(`no record of a volume staged at ${stagingPath}`);

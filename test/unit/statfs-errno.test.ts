@@ -1,4 +1,4 @@
-// Pure: a failed readiness statfs, classified by its errno (never by an error text).
+// Pure: a failed statfs, classified by its errno (never by an error text): the readiness call and the health checks share it.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { healthOfErrno } from '../../src/mount/index.js';
