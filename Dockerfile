@@ -49,8 +49,8 @@ RUN cc -O2 -Wall -Wextra -o s3fs-csi-heal native/heal.c \
 
 # The runtime stage: compiled output, production dependencies, s3fs and fuse3.
 FROM ${NODE_IMAGE}
-# s3fs + fuse3 (fusermount3) mount the buckets; stat (coreutils) checks them, mount/umount (util-linux) are
-# there for operators at a shell; tini is PID 1 (see ENTRYPOINT); ca-certificates for HTTPS endpoints.
+# s3fs + fuse3 (fusermount3) mount the buckets; mount/umount (util-linux) and stat (coreutils) are there
+# for operators at a shell (the driver uses s3fs-csi-mount); tini is PID 1; ca-certificates for HTTPS.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends s3fs fuse3 mount coreutils tini ca-certificates \
     && rm -rf /var/lib/apt/lists/*

@@ -7,7 +7,6 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { status, type ServiceError } from '@grpc/grpc-js';
-import { startDriver } from '../../test/harness/driver.js';
 import { mounterSocketOf, startMounter } from '../../test/harness/mounter.js';
 import { benchDriver } from '../lib/drivers.js';
 import { mountByHand } from '../lib/handmount.js';
@@ -62,9 +61,7 @@ async function driverFor(ctx: BenchContext, config: Config): Promise<{ driver: D
   const mounter = await startMounter({ dir });
   ctx.cleanup.pids.push(mounter.pid);
   const stopMounter = ctx.cleanup.add('mounter (mount)', () => mounter.kill());
-  const driver = await startDriver({ mode: 'node', dir, args: ['--mounter-endpoint', `unix://${mounterSocketOf(dir)}`] });
-  if (driver.proc.pid) ctx.cleanup.pids.push(driver.proc.pid);
-  const stopDriver = ctx.cleanup.add('driver (mount, with mounter)', () => driver.cleanup());
+  const { driver, stop: stopDriver } = await benchDriver(ctx, 'driver (mount, with mounter)', { mode: 'node', dir, args: ['--mounter-endpoint', `unix://${mounterSocketOf(dir)}`] });
   return {
     driver,
     stop: async () => {

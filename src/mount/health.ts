@@ -5,8 +5,7 @@
 // decided from the kernel's answer, not from a program's message.
 import { spawn } from 'node:child_process';
 import { lstat } from 'node:fs/promises';
-import { getSystemErrorName } from 'node:util';
-import { findMountHelper, mountHelperMissing } from './mount-helper.js';
+import { errnoName, forgetMountHelperPath, mountHelperMissing, mountHelperPath } from './mount-helper.js';
 import { type MountEntry, layersAt, readMountTable } from './mountinfo.js';
 
 export type PathState = 'healthy' | 'stale' | 'hung' | 'not-mounted' | 'missing' | 'error';
@@ -39,7 +38,8 @@ export function healthOfErrno(path: string, code: string | undefined, message: s
   }
 }
 
-const LINE = /^(\d+)((?: \d+){6})?$/;
+/** "0" and the six figures, or a non-zero errno. */
+const LINE = /^(?:0 (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)|([1-9]\d*))$/;
 
 /**
  * Pure: the answers of one `s3fs-csi-mount --statfs paths...` run, one stdout line per path in the
@@ -53,32 +53,15 @@ export function parseStatfsReplies(paths: readonly string[], stdout: string): Ma
     const m = LINE.exec(lines[i] ?? '');
     const path = paths[i];
     if (!m || path === undefined) break; // not the helper's output: trust nothing after it
-    const errno = Number(m[1]);
-    if (errno === 0) {
-      const n = (m[2] ?? '').trim().split(' ').map(Number);
-      const [blockSize, totalBlocks, freeBlocks, availableBlocks, totalInodes, freeInodes] = n as [number, number, number, number, number, number];
-      out.set(path, n.length === 6 ? { state: 'healthy', message: 'ok', fs: { blockSize, totalBlocks, freeBlocks, availableBlocks, totalInodes, freeInodes } } : { state: 'healthy', message: 'ok' });
-    } else {
-      let name: string | undefined;
-      try {
-        name = getSystemErrorName(-errno);
-      } catch {
-        name = undefined;
-      }
-      out.set(path, healthOfErrno(path, name, name ?? `errno ${errno}`));
+    if (m[7] !== undefined) {
+      const name = errnoName(Number(m[7]));
+      out.set(path, healthOfErrno(path, name, name));
+      continue;
     }
+    const [blockSize, totalBlocks, freeBlocks, availableBlocks, totalInodes, freeInodes] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+    out.set(path, { state: 'healthy', message: 'ok', fs: { blockSize, totalBlocks, freeBlocks, availableBlocks, totalInodes, freeInodes } });
   }
   return out;
-}
-
-/** The statfs program, found once (a PATH walk per check would cost more than the check). */
-let program: Promise<string | undefined> | undefined;
-function statfsProgram(): Promise<string | undefined> {
-  program ??= findMountHelper().then((p) => {
-    if (!p) program = undefined; // look again next time: it may be installed meanwhile
-    return p;
-  });
-  return program;
 }
 
 /**
@@ -86,7 +69,7 @@ function statfsProgram(): Promise<string | undefined> {
  * before (parseStatfsReplies) and why it stopped when it did not answer every path.
  */
 async function statfsRun(paths: readonly string[], timeoutMs: number, signal?: AbortSignal): Promise<{ answers: Map<string, PathHealth>; stopped?: 'deadline' | 'abandoned' | string }> {
-  const bin = await statfsProgram();
+  const bin = await mountHelperPath();
   if (!bin) return { answers: new Map(), stopped: mountHelperMissing };
   return new Promise((resolve) => {
     const child = spawn(bin, ['--statfs', ...paths], { stdio: ['ignore', 'pipe', 'ignore'], env: { LC_ALL: 'C' } });
@@ -112,7 +95,10 @@ async function statfsRun(paths: readonly string[], timeoutMs: number, signal?: A
     else signal?.addEventListener('abort', onAbort, { once: true });
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (d: string) => (out += d));
-    child.once('error', (e) => finish(`cannot run ${bin}: ${e.message}`));
+    child.once('error', (e) => {
+      forgetMountHelperPath();
+      finish(`cannot run ${bin}: ${e.message}`);
+    });
     child.once('close', (code, sig) => finish(`${bin} --statfs ended (${sig ?? `exit ${code}`}) without answering`));
   });
 }

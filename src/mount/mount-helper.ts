@@ -9,6 +9,7 @@ import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
+import { getSystemErrorName } from 'node:util';
 import { packageRoot } from '../paths.js';
 import { resolveHelper } from './executables.js';
 
@@ -22,6 +23,34 @@ export class MountHelperError extends Error {}
 
 /** The helper binary: on PATH, else the copy built in this checkout; undefined when neither exists. */
 export const findMountHelper = (): Promise<string | undefined> => resolveHelper(MOUNT_HELPER_NAME, BUILT_MOUNT_HELPER);
+
+let found: Promise<string | undefined> | undefined;
+/**
+ * findMountHelper, remembered once found (the mount operations and every statfs check start it; a
+ * PATH walk each time would cost more than the check). A miss, or a start that fails, looks again
+ * next time. The readiness check (checkMountHelper) always looks afresh.
+ */
+export function mountHelperPath(): Promise<string | undefined> {
+  found ??= findMountHelper().then((p) => {
+    if (!p) found = undefined;
+    return p;
+  });
+  return found;
+}
+
+/** The helper could not be started from the remembered path: look it up again next time. */
+export function forgetMountHelperPath(): void {
+  found = undefined;
+}
+
+/** Pure: an errno the helper answered, by name (ENOENT...); `errno N` for one Node does not know. */
+export function errnoName(e: number): string {
+  try {
+    return getSystemErrorName(-e);
+  } catch {
+    return `errno ${e}`;
+  }
+}
 
 /** Why nothing can be mounted when findMountHelper finds nothing (readiness and the failed call say the same). */
 export const mountHelperMissing = `${MOUNT_HELPER_NAME} not found on PATH nor at ${BUILT_MOUNT_HELPER} (make build; the image installs it)`;
@@ -71,7 +100,7 @@ class MountHelper {
   }
 
   async #start(): Promise<HelperProcess> {
-    const bin = await findMountHelper();
+    const bin = await mountHelperPath();
     if (!bin) throw new MountHelperError(mountHelperMissing);
     const proc = spawn(bin, [], { stdio: ['pipe', 'pipe', 'pipe'], env: { LC_ALL: 'C' } });
     this.#buffered = '';
@@ -95,7 +124,10 @@ class MountHelper {
       if (this.#stderr.length < 1024) this.#stderr += d.toString();
     });
     proc.stdin.on('error', () => undefined); // an exit is reported by 'close' below
-    proc.once('error', (e) => this.#fail(proc, `cannot run ${bin}: ${e.message}`));
+    proc.once('error', (e) => {
+      forgetMountHelperPath();
+      this.#fail(proc, `cannot run ${bin}: ${e.message}`);
+    });
     proc.once('close', (code, signal) => this.#fail(proc, `${MOUNT_HELPER_NAME} ended (${signal ?? `exit ${code}`})${this.#stderr ? `: ${this.#stderr.trim()}` : ''}`));
     this.#proc = proc;
     return proc;

@@ -6,22 +6,13 @@
 // absolute, normalised and symlink-free already, and the final component is never followed
 // (UMOUNT_NOFOLLOW). Decisions come from the errno, never from a message. Every call has a deadline.
 import { constants } from 'node:os';
-import { getSystemErrorName } from 'node:util';
-import { type MountOp, mountHelper } from './mount-helper.js';
+import { type MountOp, errnoName, mountHelper } from './mount-helper.js';
 import { layersAt, readMountTable } from './mountinfo.js';
 
 const TIMEOUT_MS = 15_000;
 const { EINVAL, ENOENT } = constants.errno;
 
 export class MountError extends Error {}
-
-const errnoName = (e: number): string => {
-  try {
-    return getSystemErrorName(-e);
-  } catch {
-    return `errno ${e}`;
-  }
-};
 
 const call = (op: MountOp, ...args: string[]): Promise<number> => mountHelper.call(op, args, TIMEOUT_MS);
 

@@ -174,13 +174,12 @@ export class Recovery {
     // module the driver loads). It starts once every gRPC service answers (kubelet's calls are not
     // held up behind it while the services load) and the first repairs are in the mount engine's
     // hands (it overlaps their s3fs starts instead of delaying them).
-    let handedOver = (): void => undefined;
-    const firstWave = new Promise<void>((resolve) => (handedOver = resolve));
-    const local = this.localPass('startup', handedOver).catch((e: unknown) => {
+    const firstWave = Promise.withResolvers<void>();
+    const local = this.localPass('startup', () => firstWave.resolve()).catch((e: unknown) => {
       log.error({ err: errorMessage(e) }, 'local recovery pass failed');
       return 0;
     });
-    await Promise.all([served, Promise.race([firstWave, local])]);
+    await Promise.all([served, Promise.race([firstWave.promise, local])]);
     const access = await this.#loadAccess?.();
     this.#reader = access?.reader;
     this.#events = access?.events;
