@@ -45,7 +45,7 @@ RUN apt-get update \
 WORKDIR /src
 COPY native ./native
 RUN cc -O2 -Wall -Wextra -o s3fs-csi-heal native/heal.c \
-    && cc -O2 -Wall -Wextra -o s3fs-csi-mount native/mount.c
+    && cc -O2 -Wall -Wextra -o s3fs-csi-mount native/mount.c native/spawn.c
 
 # The runtime stage: compiled output, production dependencies, s3fs and fuse3.
 FROM ${NODE_IMAGE}

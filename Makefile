@@ -45,9 +45,9 @@ native: $(HEAL_HELPER) $(MOUNT_HELPER)
 $(HEAL_HELPER): native/heal.c
 	mkdir -p $(@D)
 	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
-$(MOUNT_HELPER): native/mount.c
+$(MOUNT_HELPER): native/mount.c native/spawn.c native/spawn.h
 	mkdir -p $(@D)
-	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
+	$(CC) -O2 -Wall -Wextra -Werror -o $@ native/mount.c native/spawn.c
 
 setup: tools deps
 

@@ -27,6 +27,8 @@
  * health checks run it in a child killed at their deadline (a statfs on a hung FUSE mount never
  * returns): the lines written before that are the answers of the first paths. This gives the
  * driver the errno itself, where stat(1) gives a translated message. Exit status 0, 2 on a write error.
+ *
+ * Long-lived mode, `s3fs-csi-mount --spawn`: starts the driver's processes (native/spawn.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -38,6 +40,8 @@
 #include <sys/prctl.h>
 #include <sys/vfs.h>
 #include <unistd.h>
+
+#include "spawn.h"
 
 #ifndef UMOUNT_NOFOLLOW
 #define UMOUNT_NOFOLLOW 8
@@ -94,6 +98,7 @@ int main(int argc, char **argv) {
      * that, the end of stdin does). No getppid() check: the parent may be PID 1 of a container. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (argc >= 2 && strcmp(argv[1], "--statfs") == 0) return statfs_each(argc - 2, argv + 2);
+    if (argc == 2 && strcmp(argv[1], "--spawn") == 0) return spawner_main();
     char *op = NULL, *a = NULL, *b = NULL;
     size_t opcap = 0, acap = 0, bcap = 0;
     for (;;) {

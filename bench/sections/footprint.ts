@@ -32,7 +32,7 @@ const RPCS: [Parameters<DriverProcess['call']>[0], string][] = [
 const GOALS = { idleMiB: 80, afterMiB: 100, startMs: 200 };
 
 /** Each dependency loaded alone into a bare Node process (same flags and compile cache as the driver). */
-const DEPENDENCIES = ['@grpc/grpc-js', '@grpc/proto-loader', 'pino', 'prom-client', 'fastify', 'execa', 'commander', '@kubernetes/client-node', '@aws-sdk/client-s3'];
+const DEPENDENCIES = ['@grpc/grpc-js', '@grpc/proto-loader', 'pino', 'prom-client', 'fastify', 'commander', '@kubernetes/client-node', '@aws-sdk/client-s3'];
 // ESM `node -e`: the dependency named by argv[1] (none: the floor), its load time, then RSS once settled.
 const LOAD_ONE = [
   'const t = performance.now();',

@@ -1,12 +1,13 @@
 // Health of one path under a deadline. The probe (statfs(2), made by `s3fs-csi-mount --statfs`, see
-// native/mount.c) runs in a child process killed when the deadline passes: a hung FUSE daemon then
+// native/mount.c) runs in a child process, started by the process starter (spawner.ts) and killed
+// when the deadline passes: a hung FUSE daemon then
 // costs one stuck child, never the event loop or a libuv thread-pool slot (fs.promises calls on a
 // hung mount would pin pool threads forever). The child answers with the errno, so the state is
 // decided from the kernel's answer, not from a program's message.
-import { spawn } from 'node:child_process';
 import { lstat } from 'node:fs/promises';
 import { errnoName, forgetMountHelperPath, mountHelperMissing, mountHelperPath } from './mount-helper.js';
 import { type MountEntry, layersAt, readMountTable } from './mountinfo.js';
+import { spawner } from './spawner.js';
 
 export type PathState = 'healthy' | 'stale' | 'hung' | 'not-mounted' | 'missing' | 'error';
 
@@ -65,41 +66,52 @@ export function parseStatfsReplies(paths: readonly string[], stdout: string): Ma
 }
 
 /**
- * One statfs child for `paths`, killed at the deadline or when `signal` aborts; the answers it gave
- * before (parseStatfsReplies) and why it stopped when it did not answer every path.
+ * One statfs child for `paths` (started by the process starter, spawner.ts: no fork of this process),
+ * killed at the deadline or when `signal` aborts; the answers it gave before (parseStatfsReplies) and
+ * why it stopped when it did not answer every path.
  */
 async function statfsRun(paths: readonly string[], timeoutMs: number, signal?: AbortSignal): Promise<{ answers: Map<string, PathHealth>; stopped?: 'deadline' | 'abandoned' | string }> {
   const bin = await mountHelperPath();
   if (!bin) return { answers: new Map(), stopped: mountHelperMissing };
+  let out = '';
+  const answered = (stopped?: string): { answers: Map<string, PathHealth>; stopped?: string } => {
+    const answers = parseStatfsReplies(paths, out);
+    return { answers, stopped: answers.size === paths.length ? undefined : stopped };
+  };
+  if (signal?.aborted) return answered('abandoned');
+  const child = await spawner.start([bin, '--statfs', ...paths], { LC_ALL: 'C' }, (line) => (out += `${line}\n`)).catch((e: unknown) => e as Error);
+  if (child instanceof Error) return answered(`cannot run ${bin}: ${child.message}`);
+  if (!('pid' in child)) {
+    forgetMountHelperPath();
+    return answered(`cannot run ${bin}: ${errnoName(child.errno)}`);
+  }
   return new Promise((resolve) => {
-    const child = spawn(bin, ['--statfs', ...paths], { stdio: ['ignore', 'pipe', 'ignore'], env: { LC_ALL: 'C' } });
-    let out = '';
     let done = false;
     const finish = (stopped?: string): void => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
-      const answers = parseStatfsReplies(paths, out);
-      resolve({ answers, stopped: answers.size === paths.length ? undefined : stopped });
+      resolve(answered(stopped));
+    };
+    const kill = (): void => {
+      try {
+        process.kill(child.pid, 'SIGKILL');
+      } catch {
+        // ended meanwhile
+      }
     };
     const timer = setTimeout(() => {
-      child.kill('SIGKILL');
+      kill();
       finish('deadline');
     }, timeoutMs);
     const onAbort = (): void => {
-      child.kill('SIGKILL');
+      kill();
       finish('abandoned');
     };
     if (signal?.aborted) onAbort();
     else signal?.addEventListener('abort', onAbort, { once: true });
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (d: string) => (out += d));
-    child.once('error', (e) => {
-      forgetMountHelperPath();
-      finish(`cannot run ${bin}: ${e.message}`);
-    });
-    child.once('close', (code, sig) => finish(`${bin} --statfs ended (${sig ?? `exit ${code}`}) without answering`));
+    void child.exited.then((e) => finish(`${bin} --statfs ended (${e.signal ?? `exit ${e.code}`}) without answering`));
   });
 }
 

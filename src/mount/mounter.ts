@@ -20,7 +20,8 @@ import { bindMount, detach, unmountTop } from './ops.js';
 import { statfsOfOwnMount } from './readiness.js';
 import { readPasswdFile, removePasswdFile, writePasswdFile } from './passwd.js';
 import { type StagedRecord, backingDirsOf, backingRoot, listRecords, readRecord, removeRecord, viewPath, writeRecord } from './records.js';
-import { S3fsProcess, findS3fsPids, loadExeca, s3fsPidsWhere } from './s3fs-process.js';
+import { S3fsProcess, findS3fsPids, s3fsPidsWhere } from './s3fs-process.js';
+import { spawner } from './spawner.js';
 import { type StageSpec, s3fsArgs, stageFingerprint, stagingKey } from './spec.js';
 
 export interface S3fsExitEvent {
@@ -70,11 +71,12 @@ export class Mounter extends EventEmitter implements MountEngine {
   }
 
   /**
-   * Loads what starting s3fs needs (execa) now rather than on the first NodeStageVolume. Called once
-   * the process serves its socket: loading earlier would delay the socket.
+   * Starts the process starter s3fs goes through (spawner.ts) now rather than on the first
+   * NodeStageVolume. Called once the process serves its socket: a process start earlier would delay
+   * the socket. A helper that cannot be started is reported by readiness and by the stage that needs it.
    */
   warmUp(): void {
-    void loadExeca().catch((err: unknown) => this.driver.log.error({ err: String(err) }, 'cannot load execa'));
+    void spawner.warmUp().catch((err: unknown) => this.driver.log.warn({ err: String(err) }, 'cannot start the process starter yet'));
   }
 
   get #cfg() {

@@ -1,14 +1,15 @@
-// One s3fs child: started in the foreground (-f) with execa, its log (stdout+stderr) parsed line by line into the
+// One s3fs child: started in the foreground (-f) by the process starter (spawner.ts), its log (stdout+stderr) parsed line by line into the
 // driver log (secret values scrubbed), its last lines kept for error messages and exit events.
 // Children run in their own process group, so a signal to the driver never reaches them: whether they
 // stop when the driver exits is the owner's choice (--s3fs-on-exit, Mounter.shutdown). Kept running
 // outside a container, their mounts survive a driver restart and the new driver adopts them.
 import { readFile, readdir } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { createInterface } from 'node:readline';
 import type { Logger } from '../log.js';
 import { scrub } from '../secrets.js';
+import { errnoName } from './mount-helper.js';
 import { SharedRead } from './shared-read.js';
+import { processAlive, spawner, watchUntilGone } from './spawner.js';
 
 export interface S3fsExit {
   code: number | null;
@@ -21,18 +22,9 @@ export interface S3fsExit {
 
 const KEEP_LINES = 20;
 
-/**
- * execa, loaded on first use rather than with this module: the node plugin imports the mount layer
- * but, with the separate mounter, never starts an s3fs itself, and execa costs ~20 MiB of RSS and
- * ~130 ms of load on its own (docs/bench.md, footprint). The processes that do start s3fs (the
- * mounter, a node plugin without one) load it once they serve (Mounter.warmUp).
- */
-let execaModule: Promise<typeof import('execa')> | undefined;
-export const loadExeca = (): Promise<typeof import('execa')> => (execaModule ??= import('execa'));
 const LEVEL: Record<string, 'error' | 'warn' | 'info' | 'debug'> = { CRT: 'error', ERR: 'error', WAN: 'warn', INF: 'info', DBG: 'debug' };
 
 export class S3fsProcess {
-  readonly lines: string[] = [];
   readonly exited: Promise<S3fsExit>;
   #expected = false;
   #done = false;
@@ -40,6 +32,8 @@ export class S3fsProcess {
   private constructor(
     readonly pid: number,
     exited: (self: S3fsProcess) => Promise<{ code: number | null; signal: string | null }>,
+    /** Its last output lines (scrubbed), oldest first. */
+    readonly lines: string[] = [],
   ) {
     this.exited = exited(this).then((r) => {
       this.#done = true;
@@ -51,64 +45,42 @@ export class S3fsProcess {
     return !this.#done;
   }
 
-  /** Starts s3fs; `secrets` are the values scrubbed from every logged line. */
+  /**
+   * Starts s3fs through the process starter (spawner.ts); `secrets` are the values scrubbed from every
+   * logged line. A start that fails (no such file, the helper missing) gives a process with pid -1
+   * that has exited with code 127 and says why in its lines.
+   */
   static async start(bin: string, args: string[], log: Logger, secrets: string[]): Promise<S3fsProcess> {
-    const { execa } = await loadExeca();
-    const child = execa(bin, args, {
-      reject: false,
-      buffer: false,
-      cleanup: false,
-      detached: true,
-      stdin: 'ignore',
-      // s3fs 1.90 in the foreground writes its log to stdout, FUSE's errors go to stderr: read both.
-      stdout: 'pipe',
-      stderr: 'pipe',
-      // Nothing of the driver's environment (which may hold default AWS keys) reaches s3fs.
-      extendEnv: false,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' },
-    });
-    if (child.pid === undefined) {
-      // spawn failed (ENOENT...): execa resolves with the error
-      const proc = new S3fsProcess(-1, async () => {
-        const r = await child;
-        return { code: r.exitCode ?? 127, signal: null };
-      });
-      void child.then((r) => proc.lines.push(scrub(r.message ?? 'cannot start s3fs', secrets)));
-      return proc;
-    }
-    const proc = new S3fsProcess(child.pid, async () => {
-      const r = await child;
-      return { code: r.exitCode ?? null, signal: r.signal ?? null };
-    });
+    const lines: string[] = [];
+    let pid = -1;
     const onLine = (raw: string): void => {
       const line = scrub(raw, secrets).slice(0, 2000);
-      proc.lines.push(line);
-      if (proc.lines.length > KEEP_LINES) proc.lines.shift();
+      lines.push(line);
+      if (lines.length > KEEP_LINES) lines.shift();
       const m = /\[(CRT|ERR|WAN|INF|DBG)\]/.exec(line);
-      log[LEVEL[m?.[1] ?? 'INF'] ?? 'info']({ s3fs_pid: child.pid, s3fs: line }, 's3fs');
+      log[LEVEL[m?.[1] ?? 'INF'] ?? 'info']({ s3fs_pid: pid, s3fs: line }, 's3fs');
     };
-    for (const stream of [child.stdout, child.stderr]) if (stream) createInterface({ input: stream }).on('line', onLine);
-    return proc;
+    // Nothing of the driver's environment (which may hold default AWS keys) reaches s3fs. s3fs 1.90 in
+    // the foreground writes its log to stdout, FUSE's errors go to stderr: the starter relays both.
+    const child = await spawner
+      .start([bin, ...args], { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' }, onLine)
+      .catch((err: unknown) => ({ message: err instanceof Error ? err.message : String(err) }));
+    if (!('pid' in child)) {
+      const why = 'errno' in child ? `cannot start ${bin}: ${errnoName(child.errno)}` : `cannot start ${bin}: ${child.message}`;
+      const proc = new S3fsProcess(-1, () => Promise.resolve({ code: 127, signal: null }), lines);
+      lines.push(scrub(why, secrets));
+      return proc;
+    }
+    pid = child.pid;
+    return new S3fsProcess(child.pid, () => child.exited, lines);
   }
 
   /** Supervises an s3fs the driver did not start (found after a restart): polls its liveness. */
   static adopt(pid: number, pollMs = 1000): S3fsProcess {
-    return new S3fsProcess(pid, (self) => new Promise((resolve) => {
-      const timer = setInterval(() => {
-        if (self.#done) return;
-        try {
-          process.kill(pid, 0);
-        } catch {
-          clearInterval(timer);
-          resolve({ code: null, signal: null });
-        }
-      }, pollMs);
-      timer.unref();
-      self.#stopPoll = () => {
-        clearInterval(timer);
-        resolve({ code: null, signal: null });
-      };
-    }));
+    const watch = watchUntilGone(pid, pollMs);
+    const proc = new S3fsProcess(pid, () => watch.ended.then(() => ({ code: null, signal: null })));
+    proc.#stopPoll = watch.stop;
+    return proc;
   }
 
   #stopPoll?: () => void;
@@ -132,11 +104,7 @@ export class S3fsProcess {
     if (this.#stopPoll) {
       // adopted: not our child, wait for it to disappear
       for (let i = 0; i < (graceMs + 2000) / 50; i++) {
-        try {
-          process.kill(this.pid, 0);
-        } catch {
-          break;
-        }
+        if (!(await processAlive(this.pid))) break;
         await new Promise((r) => setTimeout(r, 50));
       }
       this.#stopPoll();

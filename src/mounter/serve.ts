@@ -23,7 +23,7 @@ export async function serveMounter(cfg: Config): Promise<void> {
   const server = new MounterServer(driver, mounter, socketPath);
   await server.listen();
   // The socket first: the node plugin waits for it after every mounter restart, with every volume of
-  // the node down. The HTTP side (fastify: /healthz, /metrics) and execa load after it.
+  // the node down. The HTTP side (fastify: /healthz, /metrics) and the process starter come after it.
   const { startMounterHttp } = await import('./http.js');
   const http = await startMounterHttp(driver, socketPath);
   mounter.warmUp();

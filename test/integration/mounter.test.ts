@@ -56,6 +56,12 @@ async function s3fsOf(v: Vol): Promise<number | undefined> {
   return undefined;
 }
 const parentOf = async (pid: number): Promise<number> => Number((await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ')[1]);
+/** The process that started s3fs `pid` through its process starter (`s3fs-csi-mount --spawn`, src/mount/spawner.ts). */
+async function starterOwner(pid: number): Promise<number> {
+  const starter = await parentOf(pid);
+  assert.deepEqual((await readFile(`/proc/${starter}/cmdline`, 'utf8')).split('\0').filter(Boolean).slice(1), ['--spawn'], 's3fs\'s parent is the process starter');
+  return parentOf(starter);
+}
 
 /** Reads `file` in a child under a deadline: a dead mount fails, a hung one times out, never blocking the test. */
 function readWithDeadline(file: string): Promise<string | undefined> {
@@ -124,7 +130,7 @@ describe('node plugin with a separate mounter', () => {
     for (const v of vols) {
       const pid = await s3fsOf(v);
       assert.ok(pid, `an s3fs serves ${v.id}`);
-      assert.equal(await parentOf(pid), mounter.pid, 's3fs runs under the mounter');
+      assert.equal(await starterOwner(pid), mounter.pid, 's3fs runs under the mounter');
       const obj = await raw.send(new GetObjectCommand({ Bucket: v.id, Key: 'hello.txt' }));
       assert.equal(await obj.Body?.transformToString(), `hello ${v.id}`);
     }
@@ -192,7 +198,7 @@ describe('node plugin with a separate mounter', () => {
     assert.equal(await s3fsOf(b), pidB, 'the other volume keeps its s3fs');
     const newA = await s3fsOf(a);
     assert.ok(newA && newA !== pidA, 'a new s3fs serves the repaired volume');
-    assert.equal(await parentOf(newA), mounter.pid);
+    assert.equal(await starterOwner(newA), mounter.pid);
     await waitFor('volume a healthy in stats', async () => ((node && (await healthyStats(node, a))) || undefined), 20_000, 200);
   });
 
@@ -218,7 +224,7 @@ describe('node plugin with a separate mounter', () => {
     const pidsAfter = await Promise.all(vols.map(s3fsOf));
     for (const [i, pid] of pidsAfter.entries()) {
       assert.ok(pid && pid !== pidsBefore[i]);
-      assert.equal(await parentOf(pid), mounter.pid);
+      assert.equal(await starterOwner(pid), mounter.pid);
     }
     assert.match((await node.http('/metrics')).body, /^s3fs_csi_mounter_restarts_seen_total 1$/m);
     await waitFor('the node plugin ready again', async () => ((await node?.http('/readyz'))?.status === 200) || undefined, 15_000, 100);

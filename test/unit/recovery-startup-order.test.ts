@@ -44,6 +44,13 @@ function fakeEngine(records: StagedRecord[], stage: MountEngine['ensureStaged'])
   };
 }
 
+/**
+ * One pass of the event loop, timers included: the recovery's own steps may wait on a timer or on
+ * I/O, so a loaded machine needs real turns, not only immediates. Loops below wait for a condition,
+ * bounded by a count of turns, never by elapsed time.
+ */
+const turn = (): Promise<void> => new Promise((r) => setTimeout(r, 1));
+
 describe('recovery start-up order', () => {
   it('loads the API client once the services answer and the first wave of repairs is in the engine', async () => {
     const cfg = await configWith(['--mode', 'node', '--nodeid', 'n1', '--recovery', 'true', '--recovery-parallelism', '2']);
@@ -62,18 +69,18 @@ describe('recovery start-up order', () => {
     });
     const served = Promise.withResolvers<void>();
     recovery.start(served.promise);
-    for (let i = 0; i < 1000 && stages < 2; i++) await new Promise((r) => setImmediate(r));
+    for (let i = 0; i < 5000 && stages < 2; i++) await turn();
     assert.equal(stages, 2, 'the first --recovery-parallelism repairs are in the engine');
-    for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
+    for (let i = 0; i < 50; i++) await turn();
     assert.equal(stagesAtLoad, undefined, 'the client is not loaded before the services answer');
     served.resolve();
-    for (let i = 0; i < 1000 && stagesAtLoad === undefined; i++) await new Promise((r) => setImmediate(r));
+    for (let i = 0; i < 5000 && stagesAtLoad === undefined; i++) await turn();
     assert.equal(stagesAtLoad, 2, 'loaded then, while the repairs run');
     assert.equal(driver.ready, false, 'still starting while repairs run');
     // Finish every stage (the third starts when a slot frees): start-up then ends.
-    for (let i = 0; i < 1000 && !driver.ready; i++) {
+    for (let i = 0; i < 5000 && !driver.ready; i++) {
       finishStage.shift()?.();
-      await new Promise((r) => setImmediate(r));
+      await turn();
     }
     assert.equal(stages, 3);
     assert.equal(driver.ready, true);
@@ -96,11 +103,11 @@ describe('recovery start-up order', () => {
       return undefined;
     });
     recovery.start(Promise.resolve());
-    for (let i = 0; i < 1000 && stagesAtLoad === undefined; i++) await new Promise((r) => setImmediate(r));
+    for (let i = 0; i < 5000 && stagesAtLoad === undefined; i++) await turn();
     assert.equal(stagesAtLoad, 2);
-    for (let i = 0; i < 1000 && !driver.ready; i++) {
+    for (let i = 0; i < 5000 && !driver.ready; i++) {
       finishStage.shift()?.();
-      await new Promise((r) => setImmediate(r));
+      await turn();
     }
     assert.equal(driver.ready, true);
     await recovery.stop(1000);
