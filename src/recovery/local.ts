@@ -90,18 +90,15 @@ export async function reallyStale<T extends { path: string }>(candidates: readon
 /**
  * Repairs one staged volume from local state under its volume lock: ensureStaged with the recorded
  * spec (repair, adopt or unchanged), then re-binds every target that still shows a dead layer and
- * does not answer statfs (reallyStale). `onStaging` is called once the repair has handed its stage
- * to the mount engine (the scheduler's start-up waits for the first wave of those).
+ * does not answer statfs (reallyStale).
  */
-export async function repairLocally(mounter: MountEngine, cfg: Config, stagingPath: string, signal?: AbortSignal, onStaging?: () => void): Promise<LocalRepair> {
+export async function repairLocally(mounter: MountEngine, cfg: Config, stagingPath: string, signal?: AbortSignal): Promise<LocalRepair> {
   const rec = await mounter.recordOf(stagingPath);
   if (!rec) throw new LocalRecoveryError(`no record of a volume staged at ${stagingPath}`);
   const spec = await localSpec(rec, cfg, mounter);
   return mounter.withVolumeLock(rec.volumeId, async () => {
     const before = new Set(layersAt(await readMountTable(), stagingPath).map((m) => m.device));
-    const staging = mounter.ensureStaged(spec, signal);
-    onStaging?.();
-    const stage = await staging;
+    const stage = await mounter.ensureStaged(spec, signal);
     const targets: RebindResult[] = [];
     if (stage !== 'repaired') return { stage, targets, live: [] };
     const table = await readMountTable();

@@ -169,17 +169,17 @@ export class Recovery {
 
   async #startup(served: Promise<void>): Promise<void> {
     const log = this.#driver.log;
-    // Local state first: it needs no API, and its repairs run while the client loads and discovery reads.
-    // Loading the API client holds the event loop for hundreds of milliseconds (it is the largest
-    // module the driver loads). It starts once every gRPC service answers (kubelet's calls are not
-    // held up behind it while the services load) and the first repairs are in the mount engine's
-    // hands (it overlaps their s3fs starts instead of delaying them).
-    const firstWave = Promise.withResolvers<void>();
-    const local = this.localPass('startup', () => firstWave.resolve()).catch((e: unknown) => {
+    // Local state first: it needs no API. Loading the API client, then discovery, hold this event loop
+    // for a second or more (the client is the largest module the driver loads, and it deserializes
+    // every object it reads): they start once every gRPC service answers (kubelet's calls are not held
+    // up behind them while the services load) and every local repair has ended. Overlapping them with
+    // the repairs measured slower, on two cores: repairs that had finished waited behind the load to
+    // be seen, and the next ones to be sent (docs/bench.md).
+    const local = this.localPass('startup').catch((e: unknown) => {
       log.error({ err: errorMessage(e) }, 'local recovery pass failed');
       return 0;
     });
-    await Promise.all([served, Promise.race([firstWave.promise, local])]);
+    await Promise.all([served, local]);
     const access = await this.#loadAccess?.();
     this.#reader = access?.reader;
     this.#events = access?.events;
@@ -293,7 +293,7 @@ export class Recovery {
    * Repairs every recorded volume whose staging mount is dead from local state (no API). A pass asked
    * for while one runs is queued (at most one), like scans.
    */
-  localPass(trigger: Trigger, onFirstWave?: () => void): Promise<number> {
+  localPass(trigger: Trigger): Promise<number> {
     if (this.#localRun) {
       this.#localQueued ??= this.#localRun.catch(() => 0).then(() => {
         this.#localQueued = undefined;
@@ -301,7 +301,7 @@ export class Recovery {
       });
       return this.#localQueued;
     }
-    const run = this.#tasks.track(this.#localPassOnce(trigger, onFirstWave)).finally(() => {
+    const run = this.#tasks.track(this.#localPassOnce(trigger)).finally(() => {
       if (this.#localRun === run) this.#localRun = undefined;
     });
     this.#localRun = run;
@@ -311,11 +311,9 @@ export class Recovery {
   /**
    * One local pass: every record's staging path checked at once (one statfs child per batch), the
    * dead ones repaired --recovery-parallelism at a time, then one container-heal pass for all of them
-   * (a /proc scan per pass, not per volume). `onFirstWave`: called when the first
-   * --recovery-parallelism repairs (or all, if fewer) have handed their stage to the mount engine, or
-   * ended before that; at once when nothing is dead.
+   * (a /proc scan per pass, not per volume).
    */
-  async #localPassOnce(trigger: Trigger, onFirstWave?: () => void): Promise<number> {
+  async #localPassOnce(trigger: Trigger): Promise<number> {
     const driver = this.#driver;
     const started = Date.now();
     const records = await this.#mounter.staged();
@@ -328,13 +326,7 @@ export class Recovery {
     }));
     const todo = verdicts.filter((p): p is string => p !== undefined);
     const later: HealLater = { stagings: [], reports: [] };
-    const wave = Math.min(todo.length, driver.config.recovery.parallelism);
-    let handed = 0;
-    const handedOne = (): void => {
-      if (++handed === wave) onFirstWave?.();
-    };
-    if (wave === 0) onFirstWave?.();
-    const results = await mapSettled(todo, driver.config.recovery.parallelism, (p) => this.#repairOne(p, trigger, later, handedOne));
+    const results = await mapSettled(todo, driver.config.recovery.parallelism, (p) => this.#repairOne(p, trigger, later));
     const heals = later.stagings.length > 0 ? await healContainers(driver, later.stagings, async (p) => (await this.#mounter.recordOf(p))?.devices ?? []) : [];
     const healed = healedPer(later.stagings, heals);
     for (const r of later.reports) r(healed);
@@ -392,21 +384,15 @@ export class Recovery {
    * `later`: the caller heals containers in one pass for many repairs: the repaired staging path is
    * collected for it instead of healed now, and the Events wait for that pass's count.
    */
-  async #repairOne(stagingPath: string, trigger: Trigger, later?: HealLater, onStaging?: () => void): Promise<boolean> {
+  async #repairOne(stagingPath: string, trigger: Trigger, later?: HealLater): Promise<boolean> {
     const driver = this.#driver;
     const started = Date.now();
     let volumeId: string | undefined;
-    let told = false;
-    const staging = (): void => {
-      if (told) return;
-      told = true;
-      onStaging?.();
-    };
     try {
       const rec = await this.#mounter.recordOf(stagingPath);
       if (!rec) return true; // unstaged meanwhile: nothing to do
       volumeId = rec.volumeId;
-      const r = await repairLocally(this.#mounter, driver.config, stagingPath, this.#tasks.signal, staging);
+      const r = await repairLocally(this.#mounter, driver.config, stagingPath, this.#tasks.signal);
       if (r.stage === 'repaired' && later) later.stagings.push(stagingPath);
       const heals = r.stage === 'repaired' && !later ? await this.#mounter.withVolumeLock(rec.volumeId, () => healContainers(driver, [stagingPath], async (p) => (await this.#mounter.recordOf(p))?.devices ?? [])) : [];
       const steps: RecoverySteps = {
@@ -444,8 +430,6 @@ export class Recovery {
         this.#reportLocal(volumeId, (refs) => this.#report({ kind: 'not-recovered', volume: refs, pods: refs.pods, trigger, problem, repaired: false }, used));
       }
       return false;
-    } finally {
-      staging(); // a repair that ended before its stage still counts for the first wave
     }
   }
 }

@@ -1,7 +1,7 @@
 // The start-up order of recovery: the local pass starts its repairs at once, and the Kubernetes client
-// (whose load holds the event loop for hundreds of ms) is loaded only once every gRPC service answers
-// (serve says when) and the first --recovery-parallelism repairs are in the mount engine's hands.
-// A fake engine whose stages the test finishes.
+// (whose load, then discovery, hold the event loop for a second or more) is loaded only once every
+// gRPC service answers (serve says when) and every local repair has ended. A fake engine whose stages
+// the test finishes.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildCli } from '../../src/cli.js';
@@ -52,63 +52,65 @@ function fakeEngine(records: StagedRecord[], stage: MountEngine['ensureStaged'])
 const turn = (): Promise<void> => new Promise((r) => setTimeout(r, 1));
 
 describe('recovery start-up order', () => {
-  it('loads the API client once the services answer and the first wave of repairs is in the engine', async () => {
+  const setUp = async (): Promise<{ driver: Driver; recovery: Recovery; finishStage: Array<() => void>; stages: () => number; loadedAt: () => { stages: number; finished: number } | undefined }> => {
     const cfg = await configWith(['--mode', 'node', '--nodeid', 'n1', '--recovery', 'true', '--recovery-parallelism', '2']);
     const driver = new Driver(cfg, createLogger('silent', new Writable({ write: (_c, _e, cb) => cb() })));
     const records = [record(1), record(2), record(3)];
     const finishStage: Array<() => void> = [];
     let stages = 0;
+    let finished = 0;
     const engine = fakeEngine(records, () => {
       stages++;
-      return new Promise((resolve) => finishStage.push(() => resolve('unchanged')));
+      return new Promise((resolve) => finishStage.push(() => {
+        finished++;
+        resolve('unchanged');
+      }));
     });
-    let stagesAtLoad: number | undefined;
+    let loadedAt: { stages: number; finished: number } | undefined;
     const recovery = new Recovery(driver, engine, async () => {
-      stagesAtLoad = stages;
+      loadedAt = { stages, finished };
       return undefined; // no API: the local pass is all of start-up
     });
+    return { driver, recovery, finishStage, stages: () => stages, loadedAt: () => loadedAt };
+  };
+
+  it('repairs start at once; the API client loads only after every local repair ended, and not before the services answer', async () => {
+    const { driver, recovery, finishStage, stages, loadedAt } = await setUp();
     const served = Promise.withResolvers<void>();
     recovery.start(served.promise);
-    for (let i = 0; i < 5000 && stages < 2; i++) await turn();
-    assert.equal(stages, 2, 'the first --recovery-parallelism repairs are in the engine');
-    for (let i = 0; i < 50; i++) await turn();
-    assert.equal(stagesAtLoad, undefined, 'the client is not loaded before the services answer');
-    served.resolve();
-    for (let i = 0; i < 5000 && stagesAtLoad === undefined; i++) await turn();
-    assert.equal(stagesAtLoad, 2, 'loaded then, while the repairs run');
-    assert.equal(driver.ready, false, 'still starting while repairs run');
-    // Finish every stage (the third starts when a slot frees): start-up then ends.
-    for (let i = 0; i < 5000 && !driver.ready; i++) {
+    for (let i = 0; i < 5000 && stages() < 2; i++) await turn();
+    assert.equal(stages(), 2, 'the first --recovery-parallelism repairs are in the engine at once');
+    // One ends: the third starts in its slot.
+    finishStage.shift()?.();
+    for (let i = 0; i < 5000 && stages() < 3; i++) await turn();
+    assert.equal(stages(), 3);
+    assert.equal(loadedAt(), undefined, 'not loaded while repairs run');
+    for (let i = 0; i < 5000 && finishStage.length > 0; i++) {
       finishStage.shift()?.();
       await turn();
     }
-    assert.equal(stages, 3);
+    assert.equal(stages(), 3);
+    for (let i = 0; i < 50; i++) await turn();
+    assert.equal(loadedAt(), undefined, 'every repair ended, but the services do not answer yet: not loaded');
+    assert.equal(driver.ready, false);
+    served.resolve();
+    for (let i = 0; i < 5000 && !driver.ready; i++) await turn();
+    assert.deepEqual(loadedAt(), { stages: 3, finished: 3 }, 'loaded once both are true');
     assert.equal(driver.ready, true);
     await recovery.stop(1000);
   });
 
-  it('with the services answering, waits for the first wave: never loads the client before any repair reached the engine', async () => {
-    const cfg = await configWith(['--mode', 'node', '--nodeid', 'n1', '--recovery', 'true', '--recovery-parallelism', '2']);
-    const driver = new Driver(cfg, createLogger('silent', new Writable({ write: (_c, _e, cb) => cb() })));
-    const records = [record(1), record(2), record(3)];
-    let stages = 0;
-    const finishStage: Array<() => void> = [];
-    let stagesAtLoad: number | undefined;
-    const engine = fakeEngine(records, () => {
-      stages++;
-      return new Promise((resolve) => finishStage.push(() => resolve('unchanged')));
-    });
-    const recovery = new Recovery(driver, engine, async () => {
-      stagesAtLoad = stages;
-      return undefined;
-    });
+  it('with the services answering first, still waits for the last repair', async () => {
+    const { driver, recovery, finishStage, stages, loadedAt } = await setUp();
     recovery.start(Promise.resolve());
-    for (let i = 0; i < 5000 && stagesAtLoad === undefined; i++) await turn();
-    assert.equal(stagesAtLoad, 2);
+    for (let i = 0; i < 5000 && stages() < 2; i++) await turn();
+    for (let i = 0; i < 50; i++) await turn();
+    assert.equal(loadedAt(), undefined, 'repairs running: not loaded');
     for (let i = 0; i < 5000 && !driver.ready; i++) {
       finishStage.shift()?.();
       await turn();
     }
+    assert.deepEqual(loadedAt(), { stages: 3, finished: 3 });
     assert.equal(driver.ready, true);
     await recovery.stop(1000);
   });
