@@ -3,13 +3,14 @@
 // ServiceAccount token is used (in-cluster config); --kubeconfig points elsewhere (tests, laptops).
 // Every failure becomes a KubeError saying what was being read and, for 403, which rule is missing.
 import { ApiException, CoreV1Api, KubeConfig, StorageV1Api, type V1Pod } from '@kubernetes/client-node';
+import { PooledKubeConfig } from './pooled-config.js';
 import { ruleText } from './rbac.js';
 import { type KubeAccessOptions, KubeError, type KubeReader } from './reader.js';
 
 export { type KubeAccessOptions, KubeError, type KubeErrorKind, type KubeReader } from './reader.js';
 
 export function loadKubeConfig(kubeconfig?: string): KubeConfig {
-  const kc = new KubeConfig();
+  const kc = new PooledKubeConfig();
   if (kubeconfig) kc.loadFromFile(kubeconfig);
   else if (!process.env.KUBERNETES_SERVICE_HOST || !process.env.KUBERNETES_SERVICE_PORT) {
     // loadFromCluster() would happily build "https://undefined:undefined" outside a cluster.

@@ -2,6 +2,7 @@
 // repairs s3fs processes that die while it runs. Real kube-apiserver + etcd, real versitygw, real s3fs
 // and FUSE, the real driver binary with a ServiceAccount bound to exactly the node RBAC rules.
 import assert from 'node:assert/strict';
+import diagnostics from 'node:diagnostics_channel';
 import { existsSync, readFileSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -211,6 +212,23 @@ describe('recovery after a driver restart (3 namespaces, 2 StorageClasses, 10 PV
     process.stdout.write(`# recovery: API server back (${apiMs} ms to start) -> all targets readable ${ms} ms after it was started\n`);
     await waitFor('ready after the API returned', async () => ((await d.http('/readyz')).status === 200 ? true : undefined), 10_000);
     assert.ok(d.proc.exitCode === null, 'never crashed');
+  });
+
+  it('API reads share connections: 40 reads, sequential and concurrent, over at most two TLS connections', async () => {
+    // client-node 2.0 alone opens one connection per request (a new pool each time): 40 here.
+    const { createKubeReader } = await import('../../src/kube/client.js');
+    let connected = 0;
+    const onConnect = (): void => void connected++;
+    diagnostics.subscribe('undici:client:connected', onConnect);
+    try {
+      const reader = createKubeReader({ kubeconfig: world.nodeKubeconfig });
+      for (let i = 0; i < 20; i++) assert.equal((await reader.listPodsOnNode(THIS_NODE)).length, 15);
+      await Promise.all(Array.from({ length: 20 }, () => reader.getSecretData('s3fs-system', 's3-creds')));
+      assert.equal(reader.calls, 40);
+      assert.ok(connected >= 1 && connected <= 2, `${connected} connections for 40 reads`);
+    } finally {
+      diagnostics.unsubscribe('undici:client:connected', onConnect);
+    }
   });
 
   it('RBAC: exactly the node rules suffice; a role without "get secrets" gives an error naming it', async () => {
