@@ -1,6 +1,6 @@
 // One s3fs child: started in the foreground (-f) by the process starter (spawner.ts), its log (stdout+stderr) parsed line by line into the
 // driver log (secret values scrubbed), its last lines kept for error messages and exit events.
-// Children run in their own process group, so a signal to the driver never reaches them: whether they
+// Children run in their own session, so a signal to the driver's group never reaches them: whether they
 // stop when the driver exits is the owner's choice (--s3fs-on-exit, Mounter.shutdown). Kept running
 // outside a container, their mounts survive a driver restart and the new driver adopts them.
 import { readFile, readdir } from 'node:fs/promises';
@@ -31,11 +31,11 @@ export class S3fsProcess {
 
   private constructor(
     readonly pid: number,
-    exited: (self: S3fsProcess) => Promise<{ code: number | null; signal: string | null }>,
+    exited: Promise<{ code: number | null; signal: string | null }>,
     /** Its last output lines (scrubbed), oldest first. */
     readonly lines: string[] = [],
   ) {
-    this.exited = exited(this).then((r) => {
+    this.exited = exited.then((r) => {
       this.#done = true;
       return { ...r, stderr: [...this.lines], expected: this.#expected };
     });
@@ -67,18 +67,18 @@ export class S3fsProcess {
       .catch((err: unknown) => ({ message: err instanceof Error ? err.message : String(err) }));
     if (!('pid' in child)) {
       const why = 'errno' in child ? `cannot start ${bin}: ${errnoName(child.errno)}` : `cannot start ${bin}: ${child.message}`;
-      const proc = new S3fsProcess(-1, () => Promise.resolve({ code: 127, signal: null }), lines);
+      const proc = new S3fsProcess(-1, Promise.resolve({ code: 127, signal: null }), lines);
       lines.push(scrub(why, secrets));
       return proc;
     }
     pid = child.pid;
-    return new S3fsProcess(child.pid, () => child.exited, lines);
+    return new S3fsProcess(child.pid, child.exited, lines);
   }
 
   /** Supervises an s3fs the driver did not start (found after a restart): polls its liveness. */
   static adopt(pid: number, pollMs = 1000): S3fsProcess {
     const watch = watchUntilGone(pid, pollMs);
-    const proc = new S3fsProcess(pid, () => watch.ended.then(() => ({ code: null, signal: null })));
+    const proc = new S3fsProcess(pid, watch.ended.then(() => ({ code: null, signal: null })));
     proc.#stopPoll = watch.stop;
     return proc;
   }
