@@ -61,11 +61,43 @@ export function encodeRequest(op: MountOp, args: readonly string[]): Buffer {
   return Buffer.from([op, ...args].map((f) => `${f}\0`).join(''), 'utf8');
 }
 
-/** Pure: the complete reply lines in `buffered` as errnos, and what is left of an incomplete line. */
-export function decodeReplies(buffered: string): { errnos: number[]; rest: string } {
-  const lines = buffered.split('\n');
-  const rest = lines.pop() ?? '';
-  return { errnos: lines.map((l) => (/^\d+$/.test(l) ? Number(l) : Number.NaN)), rest };
+/** Pure: one reply line as an errno; NaN for a line that is not one. */
+export const decodeReply = (line: string): number => (/^\d+$/.test(line) ? Number(line) : Number.NaN);
+
+export type HelperProcess = ChildProcessByStdio<Writable, Readable, Readable>;
+
+/**
+ * Starts `s3fs-csi-mount ARGS` from `bin` as a long-lived helper of this process, with exactly `env`.
+ * It never keeps this process alive (what waits on it keeps its own timer). Each complete line of its
+ * stdout goes to `onLine`; `onEnd` gets why it cannot be run or why it ended (with the first KiB of
+ * its stderr), possibly twice (a failed start is also an end): the caller drops a helper once.
+ */
+export function spawnHelper(
+  bin: string, args: readonly string[], env: Readonly<Record<string, string>>,
+  onLine: (line: string, proc: HelperProcess) => void, onEnd: (why: string, proc: HelperProcess) => void,
+): HelperProcess {
+  const name = [MOUNT_HELPER_NAME, ...args].join(' ');
+  const proc = spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...env } });
+  proc.unref();
+  for (const s of [proc.stdin, proc.stdout, proc.stderr]) (s as unknown as Socket).unref();
+  let buffered = '';
+  let stderr = '';
+  proc.stdout.setEncoding('utf8');
+  proc.stdout.on('data', (chunk: string) => {
+    const lines = (buffered + chunk).split('\n');
+    buffered = lines.pop() ?? '';
+    for (const line of lines) onLine(line, proc);
+  });
+  proc.stderr.on('data', (d: Buffer) => {
+    if (stderr.length < 1024) stderr += d.toString();
+  });
+  proc.stdin.on('error', () => undefined); // an exit is reported by 'close' below
+  proc.once('error', (e) => {
+    forgetMountHelperPath();
+    onEnd(`cannot run ${[bin, ...args].join(' ')}: ${e.message}`, proc);
+  });
+  proc.once('close', (code, signal) => onEnd(`${name} ended (${signal ?? `exit ${code}`})${stderr ? `: ${stderr.trim()}` : ''}`, proc));
+  return proc;
 }
 
 interface Pending {
@@ -74,14 +106,10 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
-type HelperProcess = ChildProcessByStdio<Writable, Readable, Readable>;
-
 class MountHelper {
   #proc: HelperProcess | undefined;
   #starting: Promise<HelperProcess> | undefined;
   readonly #pending: Pending[] = [];
-  #buffered = '';
-  #stderr = '';
 
   /** The running helper's pid (undefined before the first call and after it died). */
   get pid(): number | undefined {
@@ -102,35 +130,17 @@ class MountHelper {
   async #start(): Promise<HelperProcess> {
     const bin = await mountHelperPath();
     if (!bin) throw new MountHelperError(mountHelperMissing);
-    const proc = spawn(bin, [], { stdio: ['pipe', 'pipe', 'pipe'], env: { LC_ALL: 'C' } });
-    this.#buffered = '';
-    this.#stderr = '';
-    // Idle, the helper must not keep this process alive; a pending request's timer does meanwhile.
-    proc.unref();
-    for (const s of [proc.stdin, proc.stdout, proc.stderr]) (s as unknown as Socket).unref();
-    proc.stdout.setEncoding('utf8');
-    proc.stdout.on('data', (chunk: string) => {
-      const { errnos, rest } = decodeReplies(this.#buffered + chunk);
-      this.#buffered = rest;
-      for (const e of errnos) {
-        const p = this.#pending.shift();
-        if (!p) continue;
-        clearTimeout(p.timer);
-        if (Number.isNaN(e)) p.reject(new MountHelperError(`${MOUNT_HELPER_NAME} answered something that is not an errno`));
-        else p.resolve(e);
-      }
-    });
-    proc.stderr.on('data', (d: Buffer) => {
-      if (this.#stderr.length < 1024) this.#stderr += d.toString();
-    });
-    proc.stdin.on('error', () => undefined); // an exit is reported by 'close' below
-    proc.once('error', (e) => {
-      forgetMountHelperPath();
-      this.#fail(proc, `cannot run ${bin}: ${e.message}`);
-    });
-    proc.once('close', (code, signal) => this.#fail(proc, `${MOUNT_HELPER_NAME} ended (${signal ?? `exit ${code}`})${this.#stderr ? `: ${this.#stderr.trim()}` : ''}`));
-    this.#proc = proc;
-    return proc;
+    this.#proc = spawnHelper(bin, [], { LC_ALL: 'C' }, (line) => this.#reply(decodeReply(line)), (why, proc) => this.#fail(proc, why));
+    return this.#proc;
+  }
+
+  /** The answer to the oldest request still waiting. */
+  #reply(errno: number): void {
+    const p = this.#pending.shift();
+    if (!p) return;
+    clearTimeout(p.timer);
+    if (Number.isNaN(errno)) p.reject(new MountHelperError(`${MOUNT_HELPER_NAME} answered something that is not an errno`));
+    else p.resolve(errno);
   }
 
   /** The helper cannot be trusted any more: kill it and fail everything it still owes. */

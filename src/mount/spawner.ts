@@ -7,12 +7,9 @@
 // The helper is started on first use and again after it dies. When it dies, the children it started
 // keep running (reparented); the driver then watches each of them like an s3fs it adopted after a
 // restart: it polls whether the process is still there, and no longer gets its output or exit code.
-import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import type { Socket } from 'node:net';
 import { constants } from 'node:os';
-import type { Readable, Writable } from 'node:stream';
-import { MOUNT_HELPER_NAME, MountHelperError, forgetMountHelperPath, mountHelperMissing, mountHelperPath } from './mount-helper.js';
+import { MOUNT_HELPER_NAME, type HelperProcess, MountHelperError, mountHelperMissing, mountHelperPath, spawnHelper } from './mount-helper.js';
 
 /** How a child ended: its exit code or the signal that ended it; both null when only its absence is known. */
 export interface ChildExit {
@@ -72,8 +69,6 @@ interface PendingStart {
   reject: (err: Error) => void;
 }
 
-type HelperProcess = ChildProcessByStdio<Writable, Readable, Readable>;
-
 /** Whether `pid` is still a process that has not ended (a zombie has ended: its parent did not reap it yet). */
 export async function processAlive(pid: number): Promise<boolean> {
   try {
@@ -111,8 +106,6 @@ class Spawner {
   #starting: Promise<HelperProcess> | undefined;
   readonly #pending: PendingStart[] = [];
   readonly #children = new Map<number, Child>();
-  #buffered = '';
-  #stderr = '';
 
   /** The running helper's pid (undefined before the first start and after it died). */
   get pid(): number | undefined {
@@ -121,7 +114,7 @@ class Spawner {
 
   /** Starts the helper now, if it is not running, so that the first child does not wait for it. */
   async warmUp(): Promise<void> {
-    if (!this.#proc) await (this.#starting ??= this.#startHelper().finally(() => (this.#starting = undefined)));
+    await this.#helper();
   }
 
   /**
@@ -131,40 +124,25 @@ class Spawner {
    */
   async start(argv: readonly string[], env: Readonly<Record<string, string>>, onLine: (text: string) => void): Promise<SpawnedChild | { errno: number }> {
     const request = encodeStart(argv, env);
-    const proc = this.#proc ?? (await (this.#starting ??= this.#startHelper().finally(() => (this.#starting = undefined))));
+    const proc = await this.#helper();
     return new Promise((resolve, reject) => {
       this.#pending.push({ onLine, resolve, reject });
       proc.stdin.write(request);
     });
   }
 
+  /** The running helper, started when there is none (one start shared by concurrent callers). */
+  async #helper(): Promise<HelperProcess> {
+    return this.#proc ?? (await (this.#starting ??= this.#startHelper().finally(() => (this.#starting = undefined))));
+  }
+
   async #startHelper(): Promise<HelperProcess> {
     const bin = await mountHelperPath();
     if (!bin) throw new MountHelperError(mountHelperMissing);
     // Its PATH is where a child named without a slash is looked up (s3fs by default).
-    const proc = spawn(bin, ['--spawn'], { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' } });
-    this.#buffered = '';
-    this.#stderr = '';
-    // The helper must not keep this process alive; what waits on a child keeps its own reference.
-    proc.unref();
-    for (const s of [proc.stdin, proc.stdout, proc.stderr]) (s as unknown as Socket).unref();
-    proc.stdout.setEncoding('utf8');
-    proc.stdout.on('data', (chunk: string) => {
-      const lines = (this.#buffered + chunk).split('\n');
-      this.#buffered = lines.pop() ?? '';
-      for (const line of lines) this.#handle(proc, decodeSpawnerLine(line));
-    });
-    proc.stderr.on('data', (d: Buffer) => {
-      if (this.#stderr.length < 1024) this.#stderr += d.toString();
-    });
-    proc.stdin.on('error', () => undefined); // an exit is reported by 'close' below
-    proc.once('error', (e) => {
-      forgetMountHelperPath();
-      this.#fail(proc, `cannot run ${bin} --spawn: ${e.message}`);
-    });
-    proc.once('close', (code, signal) => this.#fail(proc, `${MOUNT_HELPER_NAME} --spawn ended (${signal ?? `exit ${code}`})${this.#stderr ? `: ${this.#stderr.trim()}` : ''}`));
-    this.#proc = proc;
-    return proc;
+    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' };
+    this.#proc = spawnHelper(bin, ['--spawn'], env, (line, proc) => this.#handle(proc, decodeSpawnerLine(line)), (why, proc) => this.#fail(proc, why));
+    return this.#proc;
   }
 
   #handle(proc: HelperProcess, e: SpawnerEvent): void {

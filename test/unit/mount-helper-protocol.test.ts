@@ -1,9 +1,9 @@
 // The wire format of s3fs-csi-mount (native/mount.c), pure: requests are NUL-terminated fields,
-// replies one errno per line in order. The helper itself is tested on real mounts in
+// replies one errno per line in order (lines are split by spawnHelper, tested with real helpers). The helper itself is tested on real mounts in
 // test/integration/mount-helper.test.ts.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MountHelperError, decodeReplies, encodeRequest } from '../../src/mount/mount-helper.js';
+import { MountHelperError, decodeReply, encodeRequest } from '../../src/mount/mount-helper.js';
 import { keptOnRemount } from '../../src/mount/ops.js';
 
 describe('s3fs-csi-mount protocol', () => {
@@ -14,15 +14,12 @@ describe('s3fs-csi-mount protocol', () => {
   it('a path with a NUL byte is refused before anything is sent (it would shift every later field)', () => {
     assert.throws(() => encodeRequest('detach', ['/x\0/y']), MountHelperError);
   });
-  it('replies: complete lines are errnos in order, an incomplete one waits for the next chunk', () => {
-    assert.deepEqual(decodeReplies('0\n22\n1'), { errnos: [0, 22], rest: '1' });
-    assert.deepEqual(decodeReplies('16\n'), { errnos: [16], rest: '' });
-    assert.deepEqual(decodeReplies(''), { errnos: [], rest: '' });
+  it('a reply line is an errno (0 = done)', () => {
+    assert.equal(decodeReply('0'), 0);
+    assert.equal(decodeReply('22'), 22);
   });
   it('a reply that is not a number is reported as such (NaN), not taken for success', () => {
-    const { errnos } = decodeReplies('oops\n');
-    assert.equal(errnos.length, 1);
-    assert.ok(Number.isNaN(errnos[0]));
+    for (const line of ['oops', '', '-1', '0 ', '1x']) assert.ok(Number.isNaN(decodeReply(line)), JSON.stringify(line));
   });
   it('a read-only remount names again the flags it must keep, from the mount\'s own options, and nothing else', () => {
     assert.equal(keptOnRemount(['rw', 'nosuid', 'nodev', 'relatime']), 'nosuid,nodev,relatime');
