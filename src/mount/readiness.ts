@@ -1,6 +1,8 @@
 // The readiness statfs of an s3fs this process has just started. It is asked once per stage, right
-// after the FUSE mount appears, and waits for s3fs's init: a statfs child costs a fork of this
-// process (10 ms and more at the driver's size) for an answer that usually takes well under one.
+// after the FUSE mount appears, and waits for s3fs's init: a statfs child costs a process start (by
+// the process starter, spawner.ts) and two round trips through its pipe, for an answer that usually
+// takes well under a millisecond. Measured with the starter, four alternating pairs of `--only mount`:
+// the stage at 1.05-1.24x the hand-run s3fs with this in-process call, 1.24-1.27x without it.
 //
 // The in-process call (fs.statfs) holds a libuv pool thread until the kernel answers, and on a FUSE
 // mount only the daemon can answer. That is safe here, and only here, because of two facts:
