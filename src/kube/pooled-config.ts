@@ -7,6 +7,7 @@
 // the same (the same CA, client certificate and key, by value or by file and modification time), so
 // connections are kept alive and reused as client-go does. Headers (the bearer token, which
 // client-node re-reads and refreshes) are still applied to every request by client-node itself.
+import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { KubeConfig, type RequestContext } from '@kubernetes/client-node';
 
@@ -18,14 +19,18 @@ const fileStamp = async (path: string | undefined): Promise<string> => (path ? `
 export class PooledKubeConfig extends KubeConfig {
   #pool: { identity: string; dispatcher: Pool } | undefined;
 
-  /** Pure of I/O but the file stamps: what the TLS side of a request is built from. */
+  /**
+   * What the TLS side of a request is built from (no I/O but the file stamps), as a digest: the
+   * client key's data is part of it and is not kept in another string.
+   */
   async #tlsIdentity(): Promise<string> {
     const c = this.getCurrentCluster();
     const u = this.getCurrentUser();
-    return JSON.stringify([
+    const material = JSON.stringify([
       c?.server, c?.caData, await fileStamp(c?.caFile), c?.skipTLSVerify, c?.tlsServerName, c?.proxyUrl,
       u?.certData, await fileStamp(u?.certFile), u?.keyData, await fileStamp(u?.keyFile),
     ]);
+    return createHash('sha256').update(material).digest('hex');
   }
 
   override async applySecurityAuthentication(context: RequestContext): Promise<void> {

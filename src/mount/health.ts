@@ -39,6 +39,12 @@ export function healthOfErrno(path: string, code: string | undefined, message: s
   }
 }
 
+/** Pure: a statfs that did not answer within its deadline (the daemon is hung). */
+export const hungHealth = (path: string, timeoutMs: number): PathHealth => ({ state: 'hung', message: `statfs ${path} did not answer within ${timeoutMs} ms` });
+
+/** Pure: a statfs whose caller stopped waiting (it is about to tear the mount down). */
+export const abandonedHealth = (path: string): PathHealth => ({ state: 'error', message: `statfs ${path} abandoned: the caller gave up` });
+
 /** "0" and the six figures, or a non-zero errno. */
 const LINE = /^(?:0 (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)|([1-9]\d*))$/;
 
@@ -123,8 +129,8 @@ export async function statfsUnderDeadline(path: string, timeoutMs: number, signa
   const { answers, stopped } = await statfsRun([path], timeoutMs, signal);
   const answer = answers.get(path);
   if (answer) return answer;
-  if (stopped === 'deadline') return { state: 'hung', message: `statfs ${path} did not answer within ${timeoutMs} ms` };
-  if (stopped === 'abandoned') return { state: 'error', message: `statfs ${path} abandoned: the caller gave up` };
+  if (stopped === 'deadline') return hungHealth(path, timeoutMs);
+  if (stopped === 'abandoned') return abandonedHealth(path);
   return { state: 'error', message: `statfs ${path}: ${stopped ?? 'no answer'}` };
 }
 
@@ -172,7 +178,7 @@ function flushQueued(): void {
  */
 export function statfsCoalesced(path: string, timeoutMs: number, signal?: AbortSignal): Promise<PathHealth> {
   return new Promise((resolve) => {
-    const abandoned = (): void => resolve({ state: 'error', message: `statfs ${path} abandoned: the caller gave up` });
+    const abandoned = (): void => resolve(abandonedHealth(path));
     if (signal?.aborted) {
       abandoned();
       return;

@@ -13,7 +13,7 @@
 //   process, as every other health check does. A slot is given back when the kernel answers, not at
 //   the deadline, so even a daemon that cannot be stopped pins at most that many pool threads.
 import { statfs } from 'node:fs/promises';
-import { type PathHealth, healthOfErrno, statfsUnderDeadline } from './health.js';
+import { type PathHealth, abandonedHealth, healthOfErrno, hungHealth, statfsUnderDeadline } from './health.js';
 
 /** Pool threads the readiness check may hold (libuv has 4 by default, shared with every file operation). */
 export const IN_PROCESS_SLOTS = 1;
@@ -47,8 +47,8 @@ export function statfsOfOwnMount(path: string, timeoutMs: number, signal?: Abort
       signal?.removeEventListener('abort', onAbort);
       resolve(h);
     };
-    const timer = setTimeout(() => finish({ state: 'hung', message: `statfs ${path} did not answer within ${timeoutMs} ms` }), timeoutMs);
-    const onAbort = (): void => finish({ state: 'error', message: `statfs ${path} abandoned: the caller gave up` });
+    const timer = setTimeout(() => finish(hungHealth(path, timeoutMs)), timeoutMs);
+    const onAbort = (): void => finish(abandonedHealth(path));
     signal?.addEventListener('abort', onAbort, { once: true });
     void answer.then(finish);
   });
